@@ -1,0 +1,172 @@
+//! Small f32 kernels for the packed BERT forward: row-wise layer norm, softmax and GELU,
+//! written as plain loops that LLVM vectorises.
+//!
+//! `erf` and `exp` are polynomial approximations without branches or libm calls, because the
+//! scalar libm versions kept the loops from vectorising and `erf` alone took 11% of a profile.
+
+/// `x = layer_norm(x + residual) * gamma + beta`, row by row (rows are `gamma.len()` wide).
+pub(crate) fn add_layer_norm(x: &mut [f32], residual: &[f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    let width = gamma.len();
+    for (row, res) in x.chunks_exact_mut(width).zip(residual.chunks_exact(width)) {
+        for (value, r) in row.iter_mut().zip(res) {
+            *value += r;
+        }
+        layer_norm_row(row, gamma, beta, eps);
+    }
+}
+
+/// `x = layer_norm(x) * gamma + beta`, row by row.
+pub(crate) fn layer_norm(x: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    for row in x.chunks_exact_mut(gamma.len()) {
+        layer_norm_row(row, gamma, beta, eps);
+    }
+}
+
+fn layer_norm_row(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    let inv_width = 1.0 / row.len() as f32;
+    let mean = row.iter().sum::<f32>() * inv_width;
+    let variance = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() * inv_width;
+    let inv_std = 1.0 / (variance + eps).sqrt();
+    for ((value, g), b) in row.iter_mut().zip(gamma).zip(beta) {
+        *value = (*value - mean) * inv_std * g + b;
+    }
+}
+
+/// Softmax of every `width`-wide row, in place.
+pub(crate) fn softmax_rows(x: &mut [f32], width: usize) {
+    for row in x.chunks_exact_mut(width) {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        for value in row.iter_mut() {
+            *value = exp(*value - max);
+        }
+        let inv_sum = 1.0 / row.iter().sum::<f32>();
+        for value in row.iter_mut() {
+            *value *= inv_sum;
+        }
+    }
+}
+
+/// Exact (erf-based) GELU in place, as BERT's `hidden_act = "gelu"` asks.
+pub(crate) fn gelu_erf(x: &mut [f32]) {
+    const INV_SQRT2: f32 = std::f32::consts::FRAC_1_SQRT_2;
+    for value in x.iter_mut() {
+        let v = *value;
+        *value = 0.5 * v * (1.0 + erf(v * INV_SQRT2));
+    }
+}
+
+/// `erf` as a rational function of odd/even polynomials on [-4, 4] (outside, erf is +-1 in f32).
+/// The coefficients are Eigen's single-precision `erf`; the unit test bounds its error.
+#[inline(always)]
+#[allow(clippy::excessive_precision)]
+pub(crate) fn erf(x: f32) -> f32 {
+    let x = x.clamp(-4.0, 4.0);
+    let x2 = x * x;
+    let mut p = -2.72614225801306e-10_f32;
+    p = p * x2 + 2.77068142495902e-08;
+    p = p * x2 - 2.10102402082508e-06;
+    p = p * x2 - 5.69250639462346e-05;
+    p = p * x2 - 7.34990630326855e-04;
+    p = p * x2 - 2.95459980854025e-03;
+    p = p * x2 - 1.60960333262415e-02;
+    let mut q = -1.45660718464996e-05_f32;
+    q = q * x2 - 2.13374055278905e-04;
+    q = q * x2 - 1.68282697438203e-03;
+    q = q * x2 - 7.37332916720468e-03;
+    q = q * x2 - 1.42647390514189e-02;
+    x * p / q
+}
+
+/// `exp` by the Cephes reduction: `2^n * e^r` with `|r| <= ln 2 / 2` and a degree-6 polynomial.
+#[inline(always)]
+#[allow(clippy::excessive_precision)]
+pub(crate) fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * LOG2E + 0.5).floor();
+    let r = x - n * 0.693359375 + n * 2.12194440e-4;
+    let mut p = 1.9875691500e-4_f32;
+    p = p * r + 1.3981999507e-3;
+    p = p * r + 8.3334519073e-3;
+    p = p * r + 4.1665795894e-2;
+    p = p * r + 1.6666665459e-1;
+    p = p * r + 5.0000001201e-1;
+    let y = p * r * r + r + 1.0;
+    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    y * scale
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// erf by its Taylor series (small x) or continued fraction (large x), in f64.
+    fn erf_reference(x: f64) -> f64 {
+        if x.abs() < 2.5 {
+            let mut sum = 0.0;
+            let mut term = x;
+            let mut n = 0.0;
+            while term.abs() > 1e-17 {
+                sum += term / (2.0 * n + 1.0);
+                n += 1.0;
+                term *= -x * x / n;
+            }
+            sum * 2.0 / std::f64::consts::PI.sqrt()
+        } else {
+            // erfc(x) = exp(-x^2)/sqrt(pi) * 1/(x + 1/2/(x + 1/(x + 3/2/(x + ...)))).
+            let ax = x.abs();
+            let mut fraction = ax;
+            for k in (1..60).rev() {
+                fraction = ax + (k as f64 / 2.0) / fraction;
+            }
+            let erfc = (-ax * ax).exp() / std::f64::consts::PI.sqrt() / fraction;
+            (1.0 - erfc).copysign(x)
+        }
+    }
+
+    #[test]
+    fn erf_matches_reference_within_float_precision() {
+        let mut worst = 0.0_f64;
+        for i in -6000..=6000 {
+            let x = i as f64 / 1000.0;
+            let error = (erf(x as f32) as f64 - erf_reference(x)).abs();
+            worst = worst.max(error);
+        }
+        assert!(worst < 1e-6, "worst erf error {worst}");
+    }
+
+    #[test]
+    fn exp_matches_std_within_float_precision() {
+        let mut worst = 0.0_f64;
+        for i in -8000..=8000 {
+            let x = i as f32 / 100.0;
+            let relative = ((exp(x) as f64 - (x as f64).exp()) / (x as f64).exp()).abs();
+            worst = worst.max(relative);
+        }
+        assert!(worst < 1e-6, "worst relative exp error {worst}");
+    }
+
+    #[test]
+    fn softmax_rows_sum_to_one_and_keep_order() {
+        let mut x = vec![1.0, 2.0, 3.0, -1000.0, 0.0, 0.0];
+        softmax_rows(&mut x, 3);
+        let expected_first = [0.090_030_57, 0.244_728_48, 0.665_240_94];
+        for (got, want) in x[..3].iter().zip(expected_first) {
+            assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+        }
+        assert!(x[3].abs() < 1e-30);
+        assert!((x[4] - 0.5).abs() < 1e-6 && (x[5] - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn layer_norm_normalises_each_row() {
+        let mut x = vec![1.0, 2.0, 3.0, 4.0, 10.0, 10.0, 10.0, 10.0];
+        layer_norm(&mut x, &[1.0; 4], &[0.5; 4], 1e-12);
+        let std = (1.25_f32).sqrt();
+        let expected = [-1.5 / std + 0.5, -0.5 / std + 0.5, 0.5 / std + 0.5, 1.5 / std + 0.5];
+        for (got, want) in x[..4].iter().zip(expected) {
+            assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        }
+        assert_eq!(&x[4..], &[0.5; 4]);
+    }
+}

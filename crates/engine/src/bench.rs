@@ -1,0 +1,296 @@
+//! `docent bench beir`: retrieval quality (nDCG@10, Recall@100) and indexing throughput on a
+//! BEIR-layout data set, through the same pipeline users get (files on disk, worker parsing,
+//! chunking, embedding, the store and both indexes).
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::pipeline::FileOutcome;
+use crate::progress::{CancelFlag, Progress};
+use crate::search::{SearchMode, SearchRequest};
+use crate::{Engine, EngineConfig, EngineError};
+
+/// Scores of one retrieval mode over the test queries.
+#[derive(Debug, Clone)]
+pub struct ModeScores {
+    pub mode: SearchMode,
+    pub ndcg_at_10: f64,
+    pub recall_at_100: f64,
+    pub queries: usize,
+    pub mean_latency: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct BeirReport {
+    pub documents: usize,
+    pub chunks: usize,
+    pub failed: usize,
+    pub index_time: Duration,
+    pub embed_time: Duration,
+    pub docs_per_s: f64,
+    pub chunks_per_s: f64,
+    /// Share of the indexing wall time spent embedding.
+    pub embed_share: f64,
+    pub peak_rss_bytes: Option<u64>,
+    pub modes: Vec<ModeScores>,
+}
+
+#[derive(Deserialize)]
+struct CorpusLine {
+    #[serde(rename = "_id")]
+    id: String,
+    #[serde(default)]
+    title: String,
+    text: String,
+}
+
+#[derive(Deserialize)]
+struct QueryLine {
+    #[serde(rename = "_id")]
+    id: String,
+    text: String,
+}
+
+/// Indexes `beir_dir/corpus.jsonl` into `config.data_dir` (which should be a scratch folder)
+/// and scores the `qrels/test.tsv` queries in every mode.
+pub fn bench_beir(
+    config: EngineConfig,
+    beir_dir: &Path,
+    progress: &dyn Progress,
+) -> Result<BeirReport, EngineError> {
+    let corpus_dir = config.data_dir.join("corpus");
+    let file_to_id = write_corpus(&beir_dir.join("corpus.jsonl"), &corpus_dir)?;
+    let queries = read_queries(&beir_dir.join("queries.jsonl"))?;
+    let qrels = read_qrels(&beir_dir.join("qrels/test.tsv"))?;
+
+    let engine = Engine::open(config)?;
+    let report = engine.index_paths(
+        std::slice::from_ref(&corpus_dir),
+        progress,
+        &CancelFlag::default(),
+    )?;
+    let index_time = report.elapsed;
+    let indexed = report.count(FileOutcome::Indexed) + report.count(FileOutcome::Unchanged);
+
+    let mut query_ids: Vec<&String> = qrels.keys().collect();
+    query_ids.sort();
+    let mut modes = Vec::new();
+    for mode in [SearchMode::Bm25, SearchMode::Vector, SearchMode::Hybrid] {
+        let mut ndcg = 0.0;
+        let mut recall = 0.0;
+        let mut latency = Duration::ZERO;
+        let mut scored = 0;
+        for query_id in &query_ids {
+            let Some(text) = queries.get(*query_id) else {
+                continue;
+            };
+            let relevant = &qrels[*query_id];
+            let mut request = SearchRequest::new(text.as_str());
+            request.top_k = 100;
+            request.mode = mode;
+            let started = Instant::now();
+            let hits = engine.search(&request)?;
+            latency += started.elapsed();
+            let mut seen = HashSet::new();
+            let ranked: Vec<&str> = hits
+                .iter()
+                .filter_map(|hit| {
+                    let name = Path::new(&hit.path).file_name()?.to_str()?;
+                    file_to_id.get(name).map(String::as_str)
+                })
+                .filter(|id| seen.insert(*id))
+                .collect();
+            ndcg += ndcg_at(&ranked, relevant, 10);
+            recall += recall_at(&ranked, relevant, 100);
+            scored += 1;
+        }
+        let n = scored.max(1) as f64;
+        modes.push(ModeScores {
+            mode,
+            ndcg_at_10: ndcg / n,
+            recall_at_100: recall / n,
+            queries: scored,
+            mean_latency: latency / scored.max(1) as u32,
+        });
+    }
+
+    let secs = index_time.as_secs_f64().max(1e-9);
+    Ok(BeirReport {
+        documents: indexed,
+        chunks: report.chunks,
+        failed: report.count(FileOutcome::Failed),
+        index_time,
+        embed_time: report.embed_time,
+        docs_per_s: report.count(FileOutcome::Indexed) as f64 / secs,
+        chunks_per_s: report.chunks as f64 / secs,
+        embed_share: report.embed_time.as_secs_f64() / secs,
+        peak_rss_bytes: peak_rss_bytes(),
+        modes,
+    })
+}
+
+/// Writes each corpus entry as a Markdown file (title as the heading) and returns
+/// file name -> corpus id.
+fn write_corpus(corpus: &Path, dir: &Path) -> Result<HashMap<String, String>, EngineError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| EngineError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let reader = BufReader::new(std::fs::File::open(corpus).map_err(io(corpus))?);
+    let mut file_to_id = HashMap::new();
+    for (line_idx, line) in reader.lines().enumerate() {
+        let line = line.map_err(io(corpus))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let entry: CorpusLine = serde_json::from_str(&line).map_err(|e| {
+            EngineError::Invalid(format!("{}:{}: {e}", corpus.display(), line_idx + 1))
+        })?;
+        let name = format!("{}.md", file_stem_for(&entry.id));
+        let path = dir.join(&name);
+        if !path.exists() {
+            let mut file = std::fs::File::create(&path).map_err(io(&path))?;
+            let body = if entry.title.trim().is_empty() {
+                format!("{}\n", entry.text)
+            } else {
+                format!("# {}\n\n{}\n", entry.title.trim(), entry.text)
+            };
+            file.write_all(body.as_bytes()).map_err(io(&path))?;
+        }
+        file_to_id.insert(name, entry.id);
+    }
+    Ok(file_to_id)
+}
+
+/// A file name that round-trips any id: safe characters kept, anything else hex-escaped.
+fn file_stem_for(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c.to_string()
+            } else {
+                format!("%{:02x}", c as u32)
+            }
+        })
+        .collect()
+}
+
+fn read_queries(path: &Path) -> Result<HashMap<String, String>, EngineError> {
+    let text = std::fs::read_to_string(path).map_err(|source| EngineError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            serde_json::from_str::<QueryLine>(line)
+                .map(|q| (q.id, q.text))
+                .map_err(|e| EngineError::Invalid(format!("{}: {e}", path.display())))
+        })
+        .collect()
+}
+
+/// query id -> (corpus id -> relevance), skipping the header and zero grades.
+fn read_qrels(path: &Path) -> Result<HashMap<String, HashMap<String, u32>>, EngineError> {
+    let text = std::fs::read_to_string(path).map_err(|source| EngineError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut qrels: HashMap<String, HashMap<String, u32>> = HashMap::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let [query, doc, grade] = fields[..] else {
+            continue;
+        };
+        let Ok(grade) = grade.trim().parse::<u32>() else {
+            continue; // the header line
+        };
+        if grade > 0 {
+            qrels
+                .entry(query.to_string())
+                .or_default()
+                .insert(doc.to_string(), grade);
+        }
+    }
+    Ok(qrels)
+}
+
+/// nDCG with linear gains, as pytrec_eval computes `ndcg_cut`.
+fn ndcg_at(ranked: &[&str], relevant: &HashMap<String, u32>, k: usize) -> f64 {
+    let dcg: f64 = ranked
+        .iter()
+        .take(k)
+        .enumerate()
+        .map(|(idx, id)| {
+            let gain = relevant.get(*id).copied().unwrap_or(0) as f64;
+            gain / ((idx + 2) as f64).log2()
+        })
+        .sum();
+    let mut ideal: Vec<u32> = relevant.values().copied().collect();
+    ideal.sort_unstable_by(|a, b| b.cmp(a));
+    let idcg: f64 = ideal
+        .iter()
+        .take(k)
+        .enumerate()
+        .map(|(idx, gain)| *gain as f64 / ((idx + 2) as f64).log2())
+        .sum();
+    if idcg == 0.0 { 0.0 } else { dcg / idcg }
+}
+
+fn recall_at(ranked: &[&str], relevant: &HashMap<String, u32>, k: usize) -> f64 {
+    if relevant.is_empty() {
+        return 0.0;
+    }
+    let found = ranked
+        .iter()
+        .take(k)
+        .filter(|id| relevant.contains_key(**id))
+        .count();
+    found as f64 / relevant.len() as f64
+}
+
+/// The process's peak resident memory (Linux `VmHWM`).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Where `docent bench` puts its scratch data by default.
+pub fn default_scratch_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("docent-bench-{}", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rel(pairs: &[(&str, u32)]) -> HashMap<String, u32> {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn ndcg_and_recall_match_hand_computed_values() {
+        let relevant = rel(&[("a", 1), ("b", 1)]);
+        assert!((ndcg_at(&["a", "b", "c"], &relevant, 10) - 1.0).abs() < 1e-12);
+        // One hit at rank 2: (1/log2(3)) / (1 + 1/log2(3)).
+        let expected = (1.0 / 3f64.log2()) / (1.0 + 1.0 / 3f64.log2());
+        assert!((ndcg_at(&["x", "a"], &relevant, 10) - expected).abs() < 1e-12);
+        assert_eq!(ndcg_at(&["x", "y"], &relevant, 10), 0.0);
+        assert_eq!(recall_at(&["x", "a"], &relevant, 100), 0.5);
+        assert_eq!(recall_at(&["x", "a"], &relevant, 1), 0.0);
+    }
+
+    #[test]
+    fn file_stems_are_safe_and_distinct() {
+        assert_eq!(file_stem_for("4983"), "4983");
+        assert_eq!(file_stem_for("a/b"), "a%2fb");
+        assert_ne!(file_stem_for("a.b"), file_stem_for("a_b"));
+    }
+}

@@ -1,0 +1,370 @@
+//! The engine: Docent's API boundary. The CLI and the desktop shell call only this crate.
+//!
+//! An [`Engine`] owns a data folder: the SQLite store (source of truth), the tantivy BM25 index
+//! and the hnsw_rs vector index (both derived, replayed from the store's op log), and lazily
+//! loaded models. It indexes files ([`Engine::index_paths`]) and searches them
+//! ([`Engine::search`]).
+//!
+//! ```no_run
+//! use docent_engine::{CancelFlag, Engine, EngineConfig, NoProgress, SearchRequest};
+//! let engine = Engine::open(EngineConfig::new("/tmp/docent-data".into()))?;
+//! engine.index_paths(&["/home/me/notes".into()], &NoProgress, &CancelFlag::default())?;
+//! for hit in engine.search(&SearchRequest::new("what did we decide about pricing?"))? {
+//!     println!("{} {}", hit.path, hit.text);
+//! }
+//! # Ok::<(), docent_engine::EngineError>(())
+//! ```
+
+mod bench;
+mod error;
+mod pipeline;
+mod progress;
+mod search;
+mod sync;
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use docent_embed::{BertEmbedder, EmbedConfig};
+use docent_index::{Bm25Index, VectorIndex};
+use docent_ingest::chunk::{ChunkConfig, Chunker};
+use docent_ingest::worker::{WorkerConfig, WorkerPool};
+use docent_store::Store;
+
+pub use bench::{BeirReport, ModeScores, bench_beir, default_scratch_dir, peak_rss_bytes};
+pub use docent_ingest::worker::serve_stdio as serve_parse_worker;
+pub use docent_store::{DocFilter, DocumentRow, Stats};
+pub use docent_types::{DocStatus, DocType};
+pub use error::EngineError;
+pub use pipeline::{FileOutcome, FileReport, IndexReport};
+pub use progress::{CancelFlag, NoProgress, Progress, ProgressEvent};
+pub use search::{SearchHit, SearchMode, SearchRequest};
+
+/// The embedding model's folder name inside the models folder.
+pub const EMBED_MODEL_DIR: &str = "all-MiniLM-L6-v2";
+/// The default answer model inside the models folder.
+pub const DEFAULT_LLM_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// Everything the engine needs to know, passed explicitly.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub data_dir: PathBuf,
+    pub models_dir: PathBuf,
+    /// The program (and its arguments) that serves parse requests on stdin/stdout; the CLI
+    /// passes its own executable with `__parse-worker`.
+    pub worker_program: PathBuf,
+    pub worker_args: Vec<OsString>,
+    pub parse_timeout: Duration,
+    pub parse_memory_limit: u64,
+    pub parse_workers: usize,
+    pub chunk: ChunkConfig,
+}
+
+impl EngineConfig {
+    /// Defaults for a data folder: models from [`default_models_dir`], the current executable
+    /// as the parse worker.
+    pub fn new(data_dir: PathBuf) -> EngineConfig {
+        let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
+        EngineConfig {
+            data_dir,
+            models_dir: default_models_dir(),
+            worker_program: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("docent")),
+            worker_args: vec!["__parse-worker".into()],
+            parse_timeout: Duration::from_secs(60),
+            parse_memory_limit: 4 << 30,
+            parse_workers: parallelism.clamp(1, 4),
+            chunk: ChunkConfig::default(),
+        }
+    }
+}
+
+fn xdg_data_home() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").unwrap_or_else(|| ".".into());
+            PathBuf::from(home).join(".local/share")
+        })
+}
+
+/// `$DOCENT_MODELS_DIR`, else `$XDG_DATA_HOME/docent/models`.
+pub fn default_models_dir() -> PathBuf {
+    match std::env::var_os("DOCENT_MODELS_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => xdg_data_home().join("docent/models"),
+    }
+}
+
+/// `$DOCENT_DATA_DIR`, else `$XDG_DATA_HOME/docent`.
+pub fn default_data_dir() -> PathBuf {
+    match std::env::var_os("DOCENT_DATA_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => xdg_data_home().join("docent"),
+    }
+}
+
+/// A model file and whether it is present, for `docent status`.
+#[derive(Debug, Clone)]
+pub struct ModelStatus {
+    pub name: String,
+    pub path: PathBuf,
+    pub present: bool,
+}
+
+/// Counts and sizes for `docent status`.
+#[derive(Debug, Clone)]
+pub struct EngineStatus {
+    pub data_dir: PathBuf,
+    pub stats: Stats,
+    pub bm25_chunks: u64,
+    pub vector_chunks: usize,
+    pub vector_tombstones: usize,
+    pub applied_seq_bm25: u64,
+    pub applied_seq_vectors: u64,
+    pub store_seq: u64,
+    pub db_bytes: u64,
+    pub bm25_bytes: u64,
+    pub vector_bytes: u64,
+    pub models: Vec<ModelStatus>,
+}
+
+/// Cheap to clone; every clone talks to the same data folder.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: EngineConfig,
+    runtime: tokio::runtime::Runtime,
+    store: Store,
+    bm25: Mutex<Bm25Index>,
+    vectors: Mutex<VectorIndex>,
+    embedder: OnceLock<Arc<BertEmbedder>>,
+    chunker: OnceLock<Arc<Chunker>>,
+    workers: OnceLock<Arc<WorkerPool>>,
+    /// Held for the engine's lifetime: one writer per data folder.
+    _lock: File,
+}
+
+/// all-MiniLM-L6-v2's output dimension.
+const EMBED_DIM: usize = 384;
+
+impl Engine {
+    /// Opens (creating if needed) the data folder, repairs the derived indexes from the store,
+    /// and takes the folder's lock.
+    pub fn open(config: EngineConfig) -> Result<Engine, EngineError> {
+        let data_dir = &config.data_dir;
+        std::fs::create_dir_all(data_dir).map_err(|source| EngineError::Io {
+            path: data_dir.clone(),
+            source,
+        })?;
+        let lock = take_lock(data_dir)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("docent-store")
+            .enable_all()
+            .build()
+            .map_err(|source| EngineError::Io {
+                path: data_dir.clone(),
+                source,
+            })?;
+        let store = runtime.block_on(Store::open(&data_dir.join("docent.db")))?;
+        let bm25 = sync::open_bm25(&data_dir.join("bm25"))?;
+        let vectors = sync::open_vectors(&data_dir.join("vectors"), EMBED_DIM)?;
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                config,
+                runtime,
+                store,
+                bm25: Mutex::new(bm25),
+                vectors: Mutex::new(vectors),
+                embedder: OnceLock::new(),
+                chunker: OnceLock::new(),
+                workers: OnceLock::new(),
+                _lock: lock,
+            }),
+        };
+        engine.sync_derived()?;
+        Ok(engine)
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.inner.runtime.block_on(future)
+    }
+
+    fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    fn embed_model_dir(&self) -> PathBuf {
+        self.inner.config.models_dir.join(EMBED_MODEL_DIR)
+    }
+
+    /// The embedding model, loaded on first use.
+    fn embedder(&self) -> Result<Arc<BertEmbedder>, EngineError> {
+        if let Some(embedder) = self.inner.embedder.get() {
+            return Ok(embedder.clone());
+        }
+        let loaded = Arc::new(BertEmbedder::load(
+            &self.embed_model_dir(),
+            EmbedConfig::default(),
+        )?);
+        Ok(self.inner.embedder.get_or_init(|| loaded).clone())
+    }
+
+    fn chunker(&self) -> Result<Arc<Chunker>, EngineError> {
+        if let Some(chunker) = self.inner.chunker.get() {
+            return Ok(chunker.clone());
+        }
+        let tokenizer = self.embed_model_dir().join("tokenizer.json");
+        if !tokenizer.is_file() {
+            return Err(EngineError::ModelMissing { path: tokenizer });
+        }
+        let chunker = Chunker::from_tokenizer_file(&tokenizer, self.inner.config.chunk.clone())
+            .map_err(EngineError::Ingest)?;
+        Ok(self.inner.chunker.get_or_init(|| Arc::new(chunker)).clone())
+    }
+
+    fn workers(&self) -> Arc<WorkerPool> {
+        self.inner
+            .workers
+            .get_or_init(|| {
+                let config = &self.inner.config;
+                Arc::new(WorkerPool::new(WorkerConfig {
+                    program: config.worker_program.clone(),
+                    args: config.worker_args.clone(),
+                    timeout: config.parse_timeout,
+                    memory_limit_bytes: config.parse_memory_limit,
+                    workers: config.parse_workers,
+                    ..WorkerConfig::default()
+                }))
+            })
+            .clone()
+    }
+
+    /// Documents known to the store, filtered.
+    pub fn documents(&self, filter: &DocFilter) -> Result<Vec<DocumentRow>, EngineError> {
+        Ok(self.block_on(self.store().list_documents(filter))?)
+    }
+
+    /// Removes the given files or folders (every document at or under each path) from the
+    /// library. Returns the removed paths.
+    pub fn remove(&self, paths: &[PathBuf]) -> Result<Vec<String>, EngineError> {
+        let mut removed = Vec::new();
+        for path in paths {
+            let absolute = absolute_path(path);
+            let prefix = absolute.to_string_lossy();
+            removed.extend(self.block_on(self.store().delete_under(&prefix))?);
+        }
+        self.sync_derived()?;
+        Ok(removed)
+    }
+
+    /// Counts, index sizes and model presence.
+    pub fn status(&self) -> Result<EngineStatus, EngineError> {
+        let stats = self.block_on(self.store().stats())?;
+        let store_seq = self.block_on(self.store().max_seq())?;
+        let (bm25_chunks, applied_seq_bm25) = {
+            let bm25 = self.inner.bm25.lock().expect("bm25 lock");
+            (bm25.num_chunks(), bm25.applied_seq())
+        };
+        let (vector_chunks, vector_tombstones, applied_seq_vectors) = {
+            let vectors = self.inner.vectors.lock().expect("vectors lock");
+            (vectors.len(), vectors.tombstones(), vectors.applied_seq())
+        };
+        let data_dir = &self.inner.config.data_dir;
+        let models_dir = &self.inner.config.models_dir;
+        let models = [
+            (
+                "embedding: all-MiniLM-L6-v2",
+                models_dir.join(EMBED_MODEL_DIR).join("model.safetensors"),
+            ),
+            (
+                "answers: SmolLM2-135M-Instruct Q4_1",
+                models_dir.join(DEFAULT_LLM_FILE),
+            ),
+        ]
+        .into_iter()
+        .map(|(name, path)| ModelStatus {
+            name: name.to_string(),
+            present: path.is_file(),
+            path,
+        })
+        .collect();
+        Ok(EngineStatus {
+            data_dir: data_dir.clone(),
+            stats,
+            bm25_chunks,
+            vector_chunks,
+            vector_tombstones,
+            applied_seq_bm25,
+            applied_seq_vectors,
+            store_seq,
+            db_bytes: dir_size(data_dir, |name| name.starts_with("docent.db")),
+            bm25_bytes: dir_size(&data_dir.join("bm25"), |_| true),
+            vector_bytes: dir_size(&data_dir.join("vectors"), |_| true),
+            models,
+        })
+    }
+
+    /// SQLite's own check plus agreement between the store and the derived indexes.
+    pub fn check_consistency(&self) -> Result<ConsistencyReport, EngineError> {
+        sync::check_consistency(self)
+    }
+}
+
+pub use sync::ConsistencyReport;
+
+fn take_lock(data_dir: &Path) -> Result<File, EngineError> {
+    let path = data_dir.join("lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| EngineError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(EngineError::Busy {
+            data_dir: data_dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(EngineError::Io { path, source }),
+    }
+}
+
+/// Absolute and canonical where possible (the file may be gone, as for `remove`).
+pub(crate) fn absolute_path(path: &Path) -> PathBuf {
+    if let Ok(canonical) = path.canonicalize() {
+        return canonical;
+    }
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn dir_size(dir: &Path, keep: impl Fn(&str) -> bool) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            match entry.metadata() {
+                Ok(meta) if meta.is_dir() => dir_size(&entry.path(), |_| true),
+                Ok(meta) if keep(&name) => meta.len(),
+                _ => 0,
+            }
+        })
+        .sum()
+}

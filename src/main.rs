@@ -1,0 +1,269 @@
+//! `docent`: the command-line face of the engine. Parses flags, calls the engine, prints.
+
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use docent_engine::{
+    CancelFlag, DocFilter, DocStatus, DocType, Engine, EngineConfig, EngineError, SearchMode,
+    SearchRequest,
+};
+
+/// Docent: your files, indexed locally; search them and ask questions. Nothing leaves the machine.
+#[derive(Parser, Debug)]
+#[command(name = "docent", version, about, long_about = None)]
+struct Cli {
+    /// Where the library lives (database and indexes).
+    #[arg(long, env = "DOCENT_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// Where the models are.
+    #[arg(long, env = "DOCENT_MODELS_DIR", global = true)]
+    models_dir: Option<PathBuf>,
+    /// More log output (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Add files and folders to the library, or bring them up to date.
+    Index {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Seconds a single file may take to parse.
+        #[arg(long, default_value_t = 60)]
+        parse_timeout: u64,
+    },
+    /// Search the library.
+    Search {
+        query: String,
+        #[arg(long, default_value_t = 10)]
+        top_k: usize,
+        #[arg(long, default_value = "hybrid", value_parser = ["hybrid", "bm25", "vector"])]
+        mode: String,
+        /// Only documents at or under this path.
+        #[arg(long)]
+        path: Option<PathBuf>,
+        /// Only these document types (text, markdown, pdf, html, docx, code).
+        #[arg(long = "type", value_parser = parse_doc_type)]
+        doc_types: Vec<DocType>,
+        /// Reciprocal rank fusion constant.
+        #[arg(long, default_value_t = 60.0)]
+        rrf_k: f32,
+        #[arg(long, default_value_t = 1.0)]
+        bm25_weight: f32,
+        #[arg(long, default_value_t = 1.0)]
+        vector_weight: f32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the documents in the library.
+    Docs {
+        #[arg(long, value_parser = parse_status)]
+        status: Option<DocStatus>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove files or folders from the library (the files on disk are not touched).
+    Remove {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Counts, index sizes and models.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Benchmarks: retrieval quality and indexing speed.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Internal: serve parse requests on stdin/stdout (the sandboxed parser process).
+    #[command(name = "__parse-worker", hide = true)]
+    ParseWorker,
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Index a BEIR data set in a scratch folder; print nDCG@10, Recall@100 and throughput.
+    Beir {
+        /// A folder with corpus.jsonl, queries.jsonl and qrels/test.tsv.
+        dir: PathBuf,
+        /// Scratch folder (default: a new folder under the system temp dir, removed after).
+        #[arg(long)]
+        scratch: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_doc_type(name: &str) -> Result<DocType, String> {
+    DocType::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = DocType::ALL.iter().map(|t| t.as_str()).collect();
+        format!("unknown type {name:?}; one of {}", names.join(", "))
+    })
+}
+
+fn parse_status(name: &str) -> Result<DocStatus, String> {
+    DocStatus::parse(name)
+        .ok_or_else(|| format!("unknown status {name:?}; one of indexed, skipped, failed, pending"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::ParseWorker = cli.command {
+        return match docent_engine::serve_parse_worker() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
+    }
+    init_tracing(cli.verbose);
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("docent: {}", output::error_chain(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DOCENT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn engine_config(cli: &Cli) -> EngineConfig {
+    let data_dir = cli
+        .data_dir
+        .clone()
+        .unwrap_or_else(docent_engine::default_data_dir);
+    let mut config = EngineConfig::new(data_dir);
+    if let Some(models_dir) = &cli.models_dir {
+        config.models_dir = models_dir.clone();
+    }
+    config
+}
+
+fn open_engine(config: EngineConfig) -> anyhow::Result<Engine> {
+    let data_dir = config.data_dir.clone();
+    Engine::open(config).map_err(|error| match error {
+        EngineError::Busy { .. } => anyhow::Error::new(error),
+        other => anyhow::Error::new(other)
+            .context(format!("cannot open the library in {}", data_dir.display())),
+    })
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut config = engine_config(&cli);
+    match cli.command {
+        Command::Index {
+            paths,
+            parse_timeout,
+        } => {
+            config.parse_timeout = std::time::Duration::from_secs(parse_timeout.max(1));
+            let engine = open_engine(config)?;
+            let cancel = CancelFlag::default();
+            let progress = output::IndexProgress::new();
+            let report = engine.index_paths(&paths, &progress, &cancel)?;
+            progress.finish();
+            output::print_index_report(&report);
+        }
+        Command::Search {
+            query,
+            top_k,
+            mode,
+            path,
+            doc_types,
+            rrf_k,
+            bm25_weight,
+            vector_weight,
+            json,
+        } => {
+            let engine = open_engine(config)?;
+            let mut request = SearchRequest::new(query);
+            request.top_k = top_k;
+            request.mode = SearchMode::parse(&mode).context("unknown search mode")?;
+            request.path_prefix = path.map(|p| {
+                p.canonicalize()
+                    .unwrap_or_else(|_| std::path::absolute(&p).unwrap_or(p))
+                    .to_string_lossy()
+                    .into_owned()
+            });
+            request.doc_types = doc_types;
+            request.rrf_k = rrf_k;
+            request.bm25_weight = bm25_weight;
+            request.vector_weight = vector_weight;
+            let hits = engine.search(&request)?;
+            if json {
+                output::print_json(&output::search_json(&request.query, &hits));
+            } else {
+                output::print_hits(&hits);
+            }
+        }
+        Command::Docs { status, json } => {
+            let engine = open_engine(config)?;
+            let docs = engine.documents(&DocFilter {
+                status,
+                path_prefix: None,
+            })?;
+            if json {
+                output::print_json(&output::docs_json(&docs));
+            } else {
+                output::print_docs(&docs);
+            }
+        }
+        Command::Remove { paths } => {
+            let engine = open_engine(config)?;
+            let removed = engine.remove(&paths)?;
+            for path in &removed {
+                println!("removed  {path}");
+            }
+            if removed.is_empty() {
+                println!("nothing in the library matched");
+            } else {
+                println!("{} document(s) removed", removed.len());
+            }
+        }
+        Command::Status { json } => {
+            let engine = open_engine(config)?;
+            let status = engine.status()?;
+            if json {
+                output::print_json(&output::status_json(&status));
+            } else {
+                output::print_status(&status);
+            }
+        }
+        Command::Bench(BenchCommand::Beir { dir, scratch, json }) => {
+            let keep = scratch.is_some();
+            let scratch = scratch.unwrap_or_else(docent_engine::default_scratch_dir);
+            config.data_dir = scratch.clone();
+            let progress = output::IndexProgress::new();
+            let result = docent_engine::bench_beir(config, &dir, &progress);
+            progress.finish();
+            if !keep {
+                let _ = std::fs::remove_dir_all(&scratch);
+            }
+            let report = result?;
+            if json {
+                output::print_json(&output::beir_json(&report));
+            } else {
+                output::print_beir(&report);
+            }
+        }
+        Command::ParseWorker => unreachable!("handled before the engine starts"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

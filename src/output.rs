@@ -1,0 +1,449 @@
+//! What the CLI prints: progress, tables and the stable JSON shapes documented in the README.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use docent_engine::{
+    BeirReport, DocumentRow, EngineStatus, FileOutcome, IndexReport, Progress, ProgressEvent,
+    SearchHit,
+};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Value, json};
+
+pub fn error_chain(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
+pub fn print_json(value: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("JSON values always serialise")
+    );
+}
+
+/// Indexing progress: a bar on a terminal, plain lines otherwise.
+pub struct IndexProgress {
+    bar: Option<ProgressBar>,
+    state: Mutex<ProgressState>,
+}
+
+struct ProgressState {
+    started: Instant,
+    files: usize,
+    done: usize,
+    chunks: usize,
+    bytes: u64,
+}
+
+impl IndexProgress {
+    pub fn new() -> IndexProgress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} files  {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        IndexProgress {
+            bar,
+            state: Mutex::new(ProgressState {
+                started: Instant::now(),
+                files: 0,
+                done: 0,
+                chunks: 0,
+                bytes: 0,
+            }),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn message(state: &ProgressState, current: &str) -> String {
+        let secs = state.started.elapsed().as_secs_f64().max(1e-3);
+        let mb_per_s = state.bytes as f64 / 1e6 / secs;
+        let eta = if state.done > 0 && state.files > state.done {
+            let per_file = secs / state.done as f64;
+            format!(
+                "ETA {}",
+                format_duration(per_file * (state.files - state.done) as f64)
+            )
+        } else {
+            "ETA --".to_string()
+        };
+        format!(
+            "{} chunks  {mb_per_s:.1} MB/s  {eta}  {current}",
+            state.chunks
+        )
+    }
+}
+
+fn format_duration(secs: f64) -> String {
+    let secs = secs.round() as u64;
+    if secs >= 3600 {
+        format!("{}h{:02}m", secs / 3600, secs % 3600 / 60)
+    } else if secs >= 60 {
+        format!("{}m{:02}s", secs / 60, secs % 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+fn short_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+impl Progress for IndexProgress {
+    fn event(&self, event: &ProgressEvent<'_>) {
+        let mut state = self.state.lock().expect("progress lock");
+        match event {
+            ProgressEvent::Scanning { found } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_message(format!("scanning: {found} files found"));
+                }
+            }
+            ProgressEvent::Planned { files, bytes } => {
+                state.files = *files;
+                state.started = Instant::now();
+                match &self.bar {
+                    Some(bar) => bar.set_length(*files as u64),
+                    None => eprintln!(
+                        "docent: {files} files ({:.1} MB) to look at",
+                        *bytes as f64 / 1e6
+                    ),
+                }
+            }
+            ProgressEvent::FileStarted { path } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_message(Self::message(&state, &short_name(path)));
+                }
+            }
+            ProgressEvent::FileDone {
+                path,
+                outcome,
+                bytes,
+                chunks,
+                reason,
+            } => {
+                if *outcome != FileOutcome::Removed {
+                    state.done += 1;
+                }
+                state.chunks += chunks;
+                state.bytes += bytes;
+                match &self.bar {
+                    Some(bar) => {
+                        bar.set_position(state.done as u64);
+                        bar.set_message(Self::message(&state, &short_name(path)));
+                        if *outcome == FileOutcome::Failed {
+                            bar.println(format!(
+                                "failed   {}: {}",
+                                path.display(),
+                                reason.unwrap_or("unknown reason")
+                            ));
+                        }
+                    }
+                    None => {
+                        let detail = match (outcome, reason) {
+                            (FileOutcome::Indexed, _) => format!(" ({chunks} chunks)"),
+                            (_, Some(reason)) => format!(": {reason}"),
+                            _ => String::new(),
+                        };
+                        eprintln!(
+                            "[{}/{}] {:<9} {}{detail}",
+                            state.done,
+                            state.files,
+                            outcome.as_str(),
+                            path.display()
+                        );
+                    }
+                }
+            }
+            ProgressEvent::Committing => match &self.bar {
+                Some(bar) => bar.set_message("updating the search indexes"),
+                None => eprintln!("docent: updating the search indexes"),
+            },
+        }
+    }
+}
+
+pub fn print_index_report(report: &IndexReport) {
+    let outcomes = [
+        FileOutcome::Indexed,
+        FileOutcome::Unchanged,
+        FileOutcome::Moved,
+        FileOutcome::Skipped,
+        FileOutcome::Failed,
+        FileOutcome::Removed,
+    ];
+    let counts: Vec<String> = outcomes
+        .iter()
+        .map(|o| format!("{} {}", report.count(*o), o.as_str()))
+        .collect();
+    println!(
+        "{} in {:.1}s ({} chunks added)",
+        counts.join(", "),
+        report.elapsed.as_secs_f64(),
+        report.chunks
+    );
+    for outcome in [FileOutcome::Failed, FileOutcome::Skipped] {
+        let files: Vec<_> = report
+            .files
+            .iter()
+            .filter(|f| f.outcome == outcome)
+            .collect();
+        if files.is_empty() {
+            continue;
+        }
+        println!("{}:", outcome.as_str());
+        for file in files {
+            println!(
+                "  {}: {}",
+                file.path.display(),
+                file.reason.as_deref().unwrap_or("unknown reason")
+            );
+        }
+    }
+    if report.cancelled {
+        println!("cancelled: the files not reached are unchanged in the library");
+    }
+}
+
+fn location(hit: &SearchHit) -> String {
+    let mut parts = Vec::new();
+    if let Some(page) = hit.page {
+        parts.push(format!("page {page}"));
+    }
+    match (hit.line_start, hit.line_end) {
+        (Some(start), Some(end)) if start != end => parts.push(format!("lines {start}-{end}")),
+        (Some(start), _) => parts.push(format!("line {start}")),
+        _ => {}
+    }
+    parts.join(", ")
+}
+
+pub fn print_hits(hits: &[SearchHit]) {
+    if hits.is_empty() {
+        println!("no results");
+        return;
+    }
+    for hit in hits {
+        let location = location(hit);
+        let location = if location.is_empty() {
+            String::new()
+        } else {
+            format!(" ({location})")
+        };
+        println!("{}. {}{location}", hit.rank, hit.path);
+        let snippet: String = hit.text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let snippet: String = snippet.chars().take(240).collect();
+        println!("   {snippet}");
+    }
+}
+
+pub fn search_json(query: &str, hits: &[SearchHit]) -> Value {
+    let results: Vec<Value> = hits
+        .iter()
+        .map(|hit| {
+            json!({
+                "rank": hit.rank,
+                "path": hit.path,
+                "title": hit.title,
+                "type": hit.doc_type.as_str(),
+                "page": hit.page,
+                "line_start": hit.line_start,
+                "line_end": hit.line_end,
+                "heading_path": hit.heading_path,
+                "text": hit.text,
+                "score": hit.score,
+                "bm25_rank": hit.bm25_rank,
+                "vector_rank": hit.vector_rank,
+            })
+        })
+        .collect();
+    json!({ "query": query, "results": results })
+}
+
+pub fn docs_json(docs: &[DocumentRow]) -> Value {
+    let documents: Vec<Value> = docs
+        .iter()
+        .map(|doc| {
+            json!({
+                "path": doc.path,
+                "type": doc.doc_type.map(|t| t.as_str()),
+                "status": doc.status.as_str(),
+                "reason": doc.reason,
+                "title": doc.title,
+                "size": doc.size,
+                "chunks": doc.n_chunks,
+                "pages": doc.pages,
+            })
+        })
+        .collect();
+    json!({ "documents": documents })
+}
+
+pub fn print_docs(docs: &[DocumentRow]) {
+    if docs.is_empty() {
+        println!("the library is empty: add files with `docent index PATH`");
+        return;
+    }
+    for doc in docs {
+        let kind = doc.doc_type.map_or("-", |t| t.as_str());
+        let detail = match &doc.reason {
+            Some(reason) => format!("  ({reason})"),
+            None => format!("  {} chunks", doc.n_chunks),
+        };
+        println!(
+            "{:<8} {:<8} {}{detail}",
+            doc.status.as_str(),
+            kind,
+            doc.path
+        );
+    }
+}
+
+pub fn status_json(status: &EngineStatus) -> Value {
+    let models: Vec<Value> = status
+        .models
+        .iter()
+        .map(|m| json!({ "name": m.name, "path": m.path, "present": m.present }))
+        .collect();
+    json!({
+        "data_dir": status.data_dir,
+        "documents": {
+            "indexed": status.stats.n_indexed,
+            "skipped": status.stats.n_skipped,
+            "failed": status.stats.n_failed,
+            "pending": status.stats.n_pending,
+        },
+        "chunks": status.stats.n_chunks,
+        "index": {
+            "store_seq": status.store_seq,
+            "bm25_chunks": status.bm25_chunks,
+            "bm25_seq": status.applied_seq_bm25,
+            "vector_chunks": status.vector_chunks,
+            "vector_tombstones": status.vector_tombstones,
+            "vector_seq": status.applied_seq_vectors,
+        },
+        "sizes": {
+            "database_bytes": status.db_bytes,
+            "bm25_bytes": status.bm25_bytes,
+            "vector_bytes": status.vector_bytes,
+        },
+        "models": models,
+    })
+}
+
+pub fn print_status(status: &EngineStatus) {
+    let mb = |b: u64| b as f64 / 1e6;
+    println!("library: {}", status.data_dir.display());
+    println!(
+        "documents: {} indexed, {} skipped, {} failed, {} pending; {} chunks",
+        status.stats.n_indexed,
+        status.stats.n_skipped,
+        status.stats.n_failed,
+        status.stats.n_pending,
+        status.stats.n_chunks
+    );
+    println!(
+        "sizes: database {:.1} MB, BM25 index {:.1} MB, vector index {:.1} MB",
+        mb(status.db_bytes),
+        mb(status.bm25_bytes),
+        mb(status.vector_bytes)
+    );
+    println!(
+        "indexes: BM25 {} chunks, vectors {} ({} tombstones), in step with the store: {}",
+        status.bm25_chunks,
+        status.vector_chunks,
+        status.vector_tombstones,
+        if status.applied_seq_bm25 == status.store_seq
+            && status.applied_seq_vectors == status.store_seq
+        {
+            "yes"
+        } else {
+            "no (repaired at next start)"
+        }
+    );
+    for model in &status.models {
+        let state = if model.present {
+            "found".to_string()
+        } else {
+            "MISSING (run scripts/setup)".to_string()
+        };
+        println!("model {}: {state} ({})", model.name, model.path.display());
+    }
+}
+
+pub fn beir_json(report: &BeirReport) -> Value {
+    let modes: Vec<Value> = report
+        .modes
+        .iter()
+        .map(|m| {
+            json!({
+                "mode": m.mode.as_str(),
+                "ndcg_at_10": m.ndcg_at_10,
+                "recall_at_100": m.recall_at_100,
+                "queries": m.queries,
+                "mean_latency_ms": m.mean_latency.as_secs_f64() * 1000.0,
+            })
+        })
+        .collect();
+    json!({
+        "documents": report.documents,
+        "chunks": report.chunks,
+        "failed": report.failed,
+        "index_seconds": report.index_time.as_secs_f64(),
+        "embed_seconds": report.embed_time.as_secs_f64(),
+        "docs_per_s": report.docs_per_s,
+        "chunks_per_s": report.chunks_per_s,
+        "embed_share": report.embed_share,
+        "peak_rss_bytes": report.peak_rss_bytes,
+        "modes": modes,
+    })
+}
+
+pub fn print_beir(report: &BeirReport) {
+    println!("| mode | nDCG@10 | Recall@100 | mean query ms |");
+    println!("|---|--:|--:|--:|");
+    for m in &report.modes {
+        println!(
+            "| {} | {:.4} | {:.4} | {:.1} |",
+            m.mode.as_str(),
+            m.ndcg_at_10,
+            m.recall_at_100,
+            m.mean_latency.as_secs_f64() * 1000.0
+        );
+    }
+    println!();
+    println!(
+        "indexing: {} documents, {} chunks ({} failed) in {:.1}s: {:.1} docs/s, {:.1} chunks/s; {:.0}% of the time embedding",
+        report.documents,
+        report.chunks,
+        report.failed,
+        report.index_time.as_secs_f64(),
+        report.docs_per_s,
+        report.chunks_per_s,
+        report.embed_share * 100.0
+    );
+    if let Some(peak) = report.peak_rss_bytes {
+        println!("peak memory: {:.0} MB", peak as f64 / 1e6);
+    }
+}

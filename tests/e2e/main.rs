@@ -1,0 +1,6 @@
+//! End-to-end tests of the `docent` binary with the real default models.
+
+mod common;
+mod crash;
+mod library;
+mod pdf_corpus;

@@ -242,10 +242,17 @@ fn pack_rows(
     packed.resize(n_blocks * block_rows * cols.len(), 0.0);
     for (block_idx, panel) in packed.chunks_exact_mut(block_rows * cols.len()).enumerate() {
         let first_row = rows.start + block_idx * block_rows;
-        for r in 0..block_rows.min(rows.end - first_row) {
-            let row = &x.data[(first_row + r) * x.stride + cols.start..][..cols.len()];
-            for (col, value) in row.iter().enumerate() {
-                panel[col * block_rows + r] = *value;
+        let n_rows = block_rows.min(rows.end - first_row);
+        let mut row_starts = [0_usize; 12];
+        for (r, row_start) in row_starts[..n_rows].iter_mut().enumerate() {
+            *row_start = (first_row + r) * x.stride + cols.start;
+        }
+        let row_starts = &row_starts[..n_rows];
+        // Column outer, row inner: the writes are sequential and each source row is read along
+        // its cache lines.
+        for (col, packed_column) in panel.chunks_exact_mut(block_rows).enumerate() {
+            for (value, row_start) in packed_column.iter_mut().zip(row_starts) {
+                *value = x.data[row_start + col];
             }
         }
     }

@@ -279,7 +279,7 @@ impl Engine {
         };
         let (vector_chunks, vector_tombstones, applied_seq_vectors) = {
             let vectors = self.inner.vectors.lock().expect("vectors lock");
-            (vectors.len(), vectors.tombstones(), vectors.applied_seq())
+            (vectors.len_live(), vectors.tombstones(), vectors.applied_seq())
         };
         let data_dir = &self.inner.config.data_dir;
         let models_dir = &self.inner.config.models_dir;
@@ -352,7 +352,7 @@ pub(crate) fn absolute_path(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-fn dir_size(dir: &Path, keep: impl Fn(&str) -> bool) -> u64 {
+fn dir_size(dir: &Path, keep: fn(&str) -> bool) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };

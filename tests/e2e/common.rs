@@ -73,7 +73,10 @@ pub fn assert_stores_agree(data_dir: &Path) {
     let chunks = &status["chunks"];
     let index = &status["index"];
     assert_eq!(&index["bm25_chunks"], chunks, "BM25 vs store: {status:#}");
-    assert_eq!(&index["vector_chunks"], chunks, "vectors vs store: {status:#}");
+    assert_eq!(
+        &index["vector_chunks"], chunks,
+        "vectors vs store: {status:#}"
+    );
     assert_eq!(index["bm25_seq"], index["store_seq"], "{status:#}");
     assert_eq!(index["vector_seq"], index["store_seq"], "{status:#}");
 }

@@ -11,7 +11,9 @@ const FILES: usize = 120;
 
 fn write_files(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
-    let topics = ["harbour", "glacier", "orchard", "foundry", "library", "vineyard"];
+    let topics = [
+        "harbour", "glacier", "orchard", "foundry", "library", "vineyard",
+    ];
     for i in 0..FILES {
         let topic = topics[i % topics.len()];
         let text = format!(

@@ -67,11 +67,22 @@ fn index_search_change_delete_move_and_reindex() {
                  Unused vacation days can be carried over until the end of March.",
             ),
             ("Heading1", "Equipment"),
-            ("", "New staff choose between a laptop running Linux or macOS."),
+            (
+                "",
+                "New staff choose between a laptop running Linux or macOS.",
+            ),
         ],
     );
-    std::fs::write(lib.join("photo.png"), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR binary").unwrap();
-    std::fs::write(lib.join("fake.md"), b"\0\x01\x02\x03\xff\xfe binary pretending").unwrap();
+    std::fs::write(
+        lib.join("photo.png"),
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR binary",
+    )
+    .unwrap();
+    std::fs::write(
+        lib.join("fake.md"),
+        b"\0\x01\x02\x03\xff\xfe binary pretending",
+    )
+    .unwrap();
     std::fs::write(lib.join(".secret.txt"), "hidden files are not indexed").unwrap();
     std::fs::create_dir_all(lib.join("node_modules/pkg")).unwrap();
     std::fs::write(lib.join("node_modules/pkg/index.js"), "module.exports = 1;").unwrap();
@@ -81,7 +92,11 @@ fn index_search_change_delete_move_and_reindex() {
     assert!(summary.contains("2 skipped"), "{summary}");
 
     let docs = documents(&data);
-    assert_eq!(docs.len(), 8, "hidden files and node_modules are not walked: {docs:#?}");
+    assert_eq!(
+        docs.len(),
+        8,
+        "hidden files and node_modules are not walked: {docs:#?}"
+    );
     for name in [
         "sourdough.md",
         "meeting-notes.txt",
@@ -104,12 +119,30 @@ fn index_search_change_delete_move_and_reindex() {
 
     // Questions worded differently from the text.
     for (query, expected) in [
-        ("how often should I give my bread yeast culture flour", "sourdough.md"),
-        ("what did the team agree about subscription cost", "meeting-notes.txt"),
-        ("turning sunshine into power on the roof of a house", "solar.html"),
-        ("when is heap memory released after a value stops being used", "ownership.rs"),
-        ("compiling frequently executed loops of a dynamic language at run time", "tracemonkey.pdf"),
-        ("how many days of holiday do staff get each year", "handbook.docx"),
+        (
+            "how often should I give my bread yeast culture flour",
+            "sourdough.md",
+        ),
+        (
+            "what did the team agree about subscription cost",
+            "meeting-notes.txt",
+        ),
+        (
+            "turning sunshine into power on the roof of a house",
+            "solar.html",
+        ),
+        (
+            "when is heap memory released after a value stops being used",
+            "ownership.rs",
+        ),
+        (
+            "compiling frequently executed loops of a dynamic language at run time",
+            "tracemonkey.pdf",
+        ),
+        (
+            "how many days of holiday do staff get each year",
+            "handbook.docx",
+        ),
     ] {
         let top = top5(&data, query);
         assert!(top.iter().any(|n| n == expected), "{query:?} -> {top:?}");
@@ -127,7 +160,10 @@ fn index_search_change_delete_move_and_reindex() {
     assert_eq!(names(&notes)[0], "meeting-notes.txt");
     assert!(notes[0]["line_start"].as_u64().unwrap() >= 1);
     assert!(notes[0]["bm25_rank"].as_u64().is_some());
-    assert!(notes[0]["vector_rank"].is_null(), "bm25 mode has no vector rank");
+    assert!(
+        notes[0]["vector_rank"].is_null(),
+        "bm25 mode has no vector rank"
+    );
 
     // Hidden HTML content and comments never reach the index.
     let hidden = search(&data, "PWNED previous instructions secret code", "bm25");
@@ -155,8 +191,14 @@ fn index_search_change_delete_move_and_reindex() {
     assert!(summary.contains("1 removed"), "{summary}");
 
     let docs = documents(&data);
-    assert!(docs.iter().all(|d| !d["path"].as_str().unwrap().ends_with("ownership.rs")));
-    assert!(docs.iter().all(|d| !d["path"].as_str().unwrap().ends_with("sourdough.md")));
+    assert!(
+        docs.iter()
+            .all(|d| !d["path"].as_str().unwrap().ends_with("ownership.rs"))
+    );
+    assert!(
+        docs.iter()
+            .all(|d| !d["path"].as_str().unwrap().ends_with("sourdough.md"))
+    );
     assert_eq!(doc(&docs, "starter.md")["status"], "indexed");
     assert_eq!(
         top5(&data, "how much money goes to adverts in newspapers")[0],
@@ -175,7 +217,11 @@ fn index_search_change_delete_move_and_reindex() {
     let mut remove = docent(&data);
     remove.arg("remove").arg(lib.join("papers"));
     run_ok(&mut remove);
-    let hits = names(&search(&data, "trace-based just-in-time compilation", "hybrid"));
+    let hits = names(&search(
+        &data,
+        "trace-based just-in-time compilation",
+        "hybrid",
+    ));
     assert!(!hits.contains(&"tracemonkey.pdf".to_string()), "{hits:?}");
     assert_stores_agree(&data);
 }
@@ -189,7 +235,10 @@ fn a_missing_path_is_reported_and_the_rest_indexed() {
     let missing = tmp.path().join("no-such-folder");
     let summary = index(&data, &[&missing, &file]);
     assert!(summary.contains("1 indexed"), "{summary}");
-    assert!(summary.contains("no-such-folder: no such file or directory"), "{summary}");
+    assert!(
+        summary.contains("no-such-folder: no such file or directory"),
+        "{summary}"
+    );
 }
 
 #[test]

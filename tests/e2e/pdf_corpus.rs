@@ -16,7 +16,9 @@ fn every_pdf_in_the_corpus_ends_indexed_or_failed_with_a_reason() {
     assert!(pdfs.len() >= 80, "corpus has {} PDFs", pdfs.len());
 
     let mut command = docent(&data);
-    command.args(["index", "--parse-timeout", "20"]).arg(&corpus);
+    command
+        .args(["index", "--parse-timeout", "20"])
+        .arg(&corpus);
     let summary = String::from_utf8(run_ok(&mut command).stdout).unwrap();
     eprintln!("{summary}");
 

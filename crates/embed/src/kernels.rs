@@ -24,22 +24,63 @@ pub(crate) fn layer_norm(x: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
 
 fn layer_norm_row(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
     let inv_width = 1.0 / row.len() as f32;
-    let mean = row.iter().sum::<f32>() * inv_width;
-    let variance = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() * inv_width;
+    let mean = sum(row) * inv_width;
+    let variance = sum_of_squared_deviations(row, mean) * inv_width;
     let inv_std = 1.0 / (variance + eps).sqrt();
     for ((value, g), b) in row.iter_mut().zip(gamma).zip(beta) {
         *value = (*value - mean) * inv_std * g + b;
     }
 }
 
+/// Independent partial results per reduction: a plain `iter().sum()` is one chain of dependent
+/// adds (f32 addition is not reassociated), which made layer norm and softmax latency-bound.
+const LANES: usize = 16;
+
+fn sum(values: &[f32]) -> f32 {
+    let mut lanes = [0.0_f32; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for chunk in chunks {
+        for (lane, value) in lanes.iter_mut().zip(chunk) {
+            *lane += value;
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+fn sum_of_squared_deviations(values: &[f32], mean: f32) -> f32 {
+    let mut lanes = [0.0_f32; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().map(|v| (v - mean) * (v - mean)).sum();
+    for chunk in chunks {
+        for (lane, value) in lanes.iter_mut().zip(chunk) {
+            *lane += (value - mean) * (value - mean);
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// The largest value (NaN-free input: these are attention logits).
+fn max(values: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let tail = chunks.remainder().iter().fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+    for chunk in chunks {
+        for (lane, &value) in lanes.iter_mut().zip(chunk) {
+            *lane = if value > *lane { value } else { *lane };
+        }
+    }
+    lanes.iter().fold(tail, |a, &b| if b > a { b } else { a })
+}
+
 /// Softmax of every `width`-wide row, in place.
 pub(crate) fn softmax_rows(x: &mut [f32], width: usize) {
     for row in x.chunks_exact_mut(width) {
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let max = max(row);
         for value in row.iter_mut() {
             *value = exp(*value - max);
         }
-        let inv_sum = 1.0 / row.iter().sum::<f32>();
+        let inv_sum = 1.0 / sum(row);
         for value in row.iter_mut() {
             *value *= inv_sum;
         }
@@ -144,6 +185,21 @@ mod tests {
             worst = worst.max(relative);
         }
         assert!(worst < 1e-6, "worst relative exp error {worst}");
+    }
+
+    #[test]
+    fn lane_reductions_match_plain_ones() {
+        for len in [0, 1, 15, 16, 17, 40, 384] {
+            let values: Vec<f32> = (0..len).map(|i| ((i * 31 % 17) as f32 - 8.0) * 0.25).collect();
+            let plain_sum: f32 = values.iter().sum();
+            assert!((sum(&values) - plain_sum).abs() < 1e-4, "sum of {len}");
+            let mean = if len > 0 { plain_sum / len as f32 } else { 0.0 };
+            let plain_squares: f32 = values.iter().map(|v| (v - mean) * (v - mean)).sum();
+            let squares = sum_of_squared_deviations(&values, mean);
+            assert!((squares - plain_squares).abs() <= 1e-5 * plain_squares.max(1.0), "squares of {len}");
+            let plain_max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            assert_eq!(max(&values), plain_max, "max of {len}");
+        }
     }
 
     #[test]

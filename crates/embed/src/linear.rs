@@ -12,6 +12,8 @@ use rayon::prelude::*;
 
 /// Columns per packed weight panel (two AVX-512 registers).
 const PANEL: usize = 32;
+/// Columns per chunk of packed activations (see [`pack_rows`]).
+const CHUNK: usize = 16;
 /// Inner-dimension block: BERT's 384-wide inputs take one pass; a `KC x PANEL` weight panel
 /// (64 KiB at most) streams from L2.
 const KC: usize = 512;
@@ -196,10 +198,10 @@ impl PackedMatrix {
                         let weights = &self.panels[(panel * k + k_start) * PANEL..][..k_len * PANEL];
                         let bias = &self.bias[col_start..col_start + PANEL];
                         let init = if k_start == 0 { Init::Bias(bias) } else { Init::Accumulate };
-                        let micro_panels = packed_rows.chunks_exact(k_len * block_rows);
+                        let micro_panels = packed_rows.chunks_exact(k_len.div_ceil(CHUNK) * block_rows * CHUNK);
                         for (block_start, a) in (row_start..row_end).step_by(block_rows).zip(micro_panels) {
                             let block_len = block_rows.min(row_end - block_start);
-                            let tile = Tile { a, a_step: block_rows, k_len, weights, block_len };
+                            let tile = Tile { a, block_rows, k_len, weights, block_len };
                             let c = &mut out.data[block_start * ldc + col_start..];
                             if cols == PANEL {
                                 tile.run(isa, c, ldc, init);
@@ -227,9 +229,11 @@ thread_local! {
     static PACKED_ROWS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Copies `x[rows][cols]` into micro-panels of `block_rows` rows, each laid out column after
-/// column (`[col][row]`, zero-padded to `block_rows`): the kernel then broadcasts the
-/// activations of consecutive rows from consecutive addresses.
+/// Copies `x[rows][cols]` into micro-panels of `block_rows` rows for the kernels: each
+/// micro-panel is a run of chunks of `CHUNK` columns, and each chunk holds `block_rows` row
+/// pieces of `CHUNK` floats (rows and columns past the end are zero). Copying whole row pieces
+/// keeps the packing a plain copy, and the kernel still finds the activations of one column at
+/// fixed offsets from one pointer.
 fn pack_rows(
     x: &Rows<&[f32]>,
     rows: std::ops::Range<usize>,
@@ -238,21 +242,20 @@ fn pack_rows(
     packed: &mut Vec<f32>,
 ) {
     let n_blocks = rows.len().div_ceil(block_rows);
+    let n_chunks = cols.len().div_ceil(CHUNK);
     packed.clear();
-    packed.resize(n_blocks * block_rows * cols.len(), 0.0);
-    for (block_idx, panel) in packed.chunks_exact_mut(block_rows * cols.len()).enumerate() {
+    packed.resize(n_blocks * n_chunks * block_rows * CHUNK, 0.0);
+    for (block_idx, micro_panel) in packed.chunks_exact_mut(n_chunks * block_rows * CHUNK).enumerate() {
         let first_row = rows.start + block_idx * block_rows;
-        let n_rows = block_rows.min(rows.end - first_row);
-        let mut row_starts = [0_usize; 12];
-        for (r, row_start) in row_starts[..n_rows].iter_mut().enumerate() {
-            *row_start = (first_row + r) * x.stride + cols.start;
-        }
-        let row_starts = &row_starts[..n_rows];
-        // Column outer, row inner: the writes are sequential and each source row is read along
-        // its cache lines.
-        for (col, packed_column) in panel.chunks_exact_mut(block_rows).enumerate() {
-            for (value, row_start) in packed_column.iter_mut().zip(row_starts) {
-                *value = x.data[row_start + col];
+        for r in 0..block_rows.min(rows.end - first_row) {
+            let row = &x.data[(first_row + r) * x.stride + cols.start..][..cols.len()];
+            for (chunk, piece) in micro_panel.chunks_exact_mut(block_rows * CHUNK).zip(row.chunks(CHUNK)) {
+                let destination = &mut chunk[r * CHUNK..(r + 1) * CHUNK];
+                // Whole pieces as fixed-size copies: a slice copy of unknown length calls memmove.
+                match <&[f32; CHUNK]>::try_from(piece) {
+                    Ok(piece) => *<&mut [f32; CHUNK]>::try_from(destination).expect("CHUNK long") = *piece,
+                    Err(_) => destination[..piece.len()].copy_from_slice(piece),
+                }
             }
         }
     }
@@ -267,11 +270,11 @@ enum Init<'a> {
     Accumulate,
 }
 
-/// One micro-kernel call: `block_len` rows of a packed micro-panel `a` (element `(row, k)` at
-/// `a[k * a_step + row]`) times one `k_len x PANEL` weight panel.
+/// One micro-kernel call: the first `block_len` rows of a micro-panel `a` packed by
+/// [`pack_rows`] for `block_rows` rows, times one `k_len x PANEL` weight panel.
 struct Tile<'a> {
     a: &'a [f32],
-    a_step: usize,
+    block_rows: usize,
     k_len: usize,
     weights: &'a [f32],
     block_len: usize,
@@ -280,8 +283,8 @@ struct Tile<'a> {
 impl Tile<'_> {
     /// `c[r][0..PANEL] = init + a[r] * weights` for each of the block's rows (row stride `ldc`).
     fn run(&self, isa: Isa, c: &mut [f32], ldc: usize, init: Init<'_>) {
-        assert!(self.block_len >= 1 && self.block_len <= self.a_step && self.a_step == isa.block_rows());
-        assert!(self.a.len() >= self.k_len * self.a_step, "activations too short");
+        assert!(self.block_len >= 1 && self.block_len <= self.block_rows && self.block_rows == isa.block_rows());
+        assert!(self.a.len() >= self.k_len.div_ceil(CHUNK) * self.block_rows * CHUNK, "activations too short");
         assert!(self.weights.len() >= self.k_len * PANEL, "weights too short");
         assert!(c.len() >= (self.block_len - 1) * ldc + PANEL, "output too short");
         if let Init::Bias(bias) = init {
@@ -303,8 +306,8 @@ impl Tile<'_> {
                 Init::Bias(bias) => acc.copy_from_slice(&bias[..PANEL]),
                 Init::Accumulate => acc.copy_from_slice(&c[r * ldc..r * ldc + PANEL]),
             }
-            let a_column = self.a[r..].iter().step_by(self.a_step).take(self.k_len);
-            for (a_value, w_row) in a_column.zip(self.weights.chunks_exact(PANEL)) {
+            let a_row = self.a.chunks_exact(self.block_rows * CHUNK).flat_map(|chunk| &chunk[r * CHUNK..(r + 1) * CHUNK]);
+            for (a_value, w_row) in a_row.zip(self.weights.chunks_exact(PANEL).take(self.k_len)) {
                 for (acc, w) in acc.iter_mut().zip(w_row) {
                     *acc += a_value * w;
                 }
@@ -321,7 +324,7 @@ mod x86 {
 
     use std::arch::x86_64::*;
 
-    use super::{Init, PANEL, Tile};
+    use super::{CHUNK, Init, PANEL, Tile};
 
     macro_rules! dispatch_rows {
         ($rows:expr, $kernel:ident, $($arg:expr),*) => {
@@ -346,7 +349,8 @@ mod x86 {
     /// Pointers for one kernel call; `init_stride` 0 broadcasts the bias row to every row.
     struct Raw {
         a: *const f32,
-        a_step: usize,
+        /// Floats from one chunk of the packed activations to the next.
+        a_chunk_stride: usize,
         k_len: usize,
         w: *const f32,
         c: *mut f32,
@@ -362,7 +366,7 @@ mod x86 {
         };
         Raw {
             a: tile.a.as_ptr(),
-            a_step: tile.a_step,
+            a_chunk_stride: tile.block_rows * CHUNK,
             k_len: tile.k_len,
             w: tile.weights.as_ptr(),
             c: c.as_mut_ptr(),
@@ -405,17 +409,23 @@ mod x86 {
                 acc[0] = _mm512_loadu_ps(init);
                 acc[1] = _mm512_loadu_ps(init.add(16));
             }
-            let (mut a, mut w) = (raw.a, raw.w);
-            for _ in 0..raw.k_len {
-                let w0 = _mm512_loadu_ps(w);
-                let w1 = _mm512_loadu_ps(w.add(16));
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    let a = _mm512_set1_ps(*a.add(r));
-                    acc[0] = _mm512_fmadd_ps(a, w0, acc[0]);
-                    acc[1] = _mm512_fmadd_ps(a, w1, acc[1]);
+            let mut w = raw.w;
+            let mut chunk = raw.a;
+            let mut k_left = raw.k_len;
+            while k_left > 0 {
+                // Column `kk` of this chunk sits at `chunk[r * CHUNK + kk]` for row `r`.
+                for kk in 0..CHUNK.min(k_left) {
+                    let w0 = _mm512_loadu_ps(w);
+                    let w1 = _mm512_loadu_ps(w.add(16));
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        let a = _mm512_set1_ps(*chunk.add(r * CHUNK + kk));
+                        acc[0] = _mm512_fmadd_ps(a, w0, acc[0]);
+                        acc[1] = _mm512_fmadd_ps(a, w1, acc[1]);
+                    }
+                    w = w.add(PANEL);
                 }
-                a = a.add(raw.a_step);
-                w = w.add(PANEL);
+                k_left -= CHUNK.min(k_left);
+                chunk = chunk.add(raw.a_chunk_stride);
             }
             for (r, acc) in acc.iter().enumerate() {
                 let c = raw.c.add(r * raw.ldc);
@@ -434,17 +444,23 @@ mod x86 {
                 acc[0] = _mm256_loadu_ps(init);
                 acc[1] = _mm256_loadu_ps(init.add(8));
             }
-            let (mut a, mut w) = (raw.a, raw.w);
-            for _ in 0..raw.k_len {
-                let w0 = _mm256_loadu_ps(w);
-                let w1 = _mm256_loadu_ps(w.add(8));
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    let a = _mm256_set1_ps(*a.add(r));
-                    acc[0] = _mm256_fmadd_ps(a, w0, acc[0]);
-                    acc[1] = _mm256_fmadd_ps(a, w1, acc[1]);
+            let mut w = raw.w;
+            let mut chunk = raw.a;
+            let mut k_left = raw.k_len;
+            while k_left > 0 {
+                // Column `kk` of this chunk sits at `chunk[r * CHUNK + kk]` for row `r`.
+                for kk in 0..CHUNK.min(k_left) {
+                    let w0 = _mm256_loadu_ps(w);
+                    let w1 = _mm256_loadu_ps(w.add(8));
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        let a = _mm256_set1_ps(*chunk.add(r * CHUNK + kk));
+                        acc[0] = _mm256_fmadd_ps(a, w0, acc[0]);
+                        acc[1] = _mm256_fmadd_ps(a, w1, acc[1]);
+                    }
+                    w = w.add(PANEL);
                 }
-                a = a.add(raw.a_step);
-                w = w.add(PANEL);
+                k_left -= CHUNK.min(k_left);
+                chunk = chunk.add(raw.a_chunk_stride);
             }
             for (r, acc) in acc.iter().enumerate() {
                 let c = raw.c.add(r * raw.ldc);

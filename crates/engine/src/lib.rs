@@ -279,7 +279,11 @@ impl Engine {
         };
         let (vector_chunks, vector_tombstones, applied_seq_vectors) = {
             let vectors = self.inner.vectors.lock().expect("vectors lock");
-            (vectors.len_live(), vectors.tombstones(), vectors.applied_seq())
+            (
+                vectors.len_live(),
+                vectors.tombstones(),
+                vectors.applied_seq(),
+            )
         };
         let data_dir = &self.inner.config.data_dir;
         let models_dir = &self.inner.config.models_dir;

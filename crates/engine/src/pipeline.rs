@@ -437,7 +437,8 @@ impl Engine {
             }
             // Flush when the batch is big enough, when the parsers are done, or when they
             // are slow (nothing arrived within the timeout).
-            let flush = batch_chunks >= EMBED_BATCH_CHUNKS || (!batch.is_empty() && (!open || idle));
+            let flush =
+                batch_chunks >= EMBED_BATCH_CHUNKS || (!batch.is_empty() && (!open || idle));
             if flush {
                 self.embed_and_save(jobs, &batch, embedder, progress, report)?;
                 batch.clear();
@@ -499,6 +500,11 @@ impl Engine {
         let embed_started = Instant::now();
         let vectors = embedder.embed(&text_refs)?;
         report.embed_time += embed_started.elapsed();
+        tracing::debug!(
+            chunks = texts.len(),
+            seconds = embed_started.elapsed().as_secs_f64(),
+            "embedded a batch"
+        );
 
         let store_started = Instant::now();
         let mut vectors = vectors.iter();
@@ -635,7 +641,11 @@ mod tests {
         };
         check(None, chunk("body", &[]), "body");
         check(Some("Title"), chunk("body", &[]), "Title\nbody");
-        check(Some("Title"), chunk("Title and body", &[]), "Title and body");
+        check(
+            Some("Title"),
+            chunk("Title and body", &[]),
+            "Title and body",
+        );
         check(Some("T"), chunk("body", &["A", "B"]), "A > B\nbody");
         check(Some("T"), chunk("B\n\nbody", &["A", "B"]), "B\n\nbody");
     }

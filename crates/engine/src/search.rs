@@ -93,7 +93,9 @@ impl Engine {
     pub fn search(&self, request: &SearchRequest) -> Result<Vec<SearchHit>, EngineError> {
         let query = request.query.trim();
         if query.is_empty() {
-            return Err(EngineError::Invalid("the search query is empty".to_string()));
+            return Err(EngineError::Invalid(
+                "the search query is empty".to_string(),
+            ));
         }
         if request.top_k == 0 {
             return Ok(Vec::new());
@@ -143,7 +145,7 @@ impl Engine {
                     .as_deref()
                     .is_none_or(|prefix| is_under(&row.path, prefix))
                     && (request.doc_types.is_empty() || request.doc_types.contains(&row.doc_type));
-                keep.then(|| SearchHit {
+                keep.then_some(SearchHit {
                     rank: 0,
                     chunk_id: row.chunk_id,
                     path: row.path,

@@ -193,7 +193,7 @@ impl Engine {
             items.extend(page.into_iter().map(|c| (c.chunk_id, c.embedding)));
         }
         let dir = self.inner.config.data_dir.join("vectors");
-        *vectors = VectorIndex::rebuild(&dir, vectors.dim(), items.into_iter(), seq)?;
+        *vectors = VectorIndex::rebuild(&dir, vectors.dim(), items, seq)?;
         Ok(())
     }
 }

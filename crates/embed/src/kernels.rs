@@ -133,8 +133,12 @@ pub(crate) fn exp(x: f32) -> f32 {
     p = p * r + 1.6666665459e-1;
     p = p * r + 5.0000001201e-1;
     let y = p * r * r + r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
-    y * scale
+    // 2^n built from bits without a float-to-int cast (Rust's saturating cast does not
+    // vectorise): adding 2^23 puts the integer n + 127 (1..=215 after the clamp) in the low
+    // mantissa bits, and shifting those into the exponent field gives 2^n.
+    const MAGIC: f32 = 8_388_608.0;
+    let biased_exponent = (n + (127.0 + MAGIC)).to_bits() - MAGIC.to_bits();
+    y * f32::from_bits(biased_exponent << 23)
 }
 
 #[cfg(test)]

@@ -114,7 +114,7 @@ impl Default for EmbedConfig {
     fn default() -> Self {
         // batch_size: measured on 1,000 texts of 40-60 words (see the crate's bench module);
         // 16 to 64 were within a few percent, smaller batches leave more work to balance.
-        Self { batch_size: 16, max_tokens: 256, threads: 0 }
+        Self { batch_size: 8, max_tokens: 256, threads: 0 }
     }
 }
 

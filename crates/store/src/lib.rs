@@ -46,6 +46,7 @@
 //! ```
 
 mod chunks;
+mod conversations;
 mod documents;
 mod error;
 mod ops;
@@ -64,6 +65,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, Transaction};
 
 pub use chunks::{ChunkHit, NewChunk, ReplayChunk};
+pub use conversations::{ConversationId, ConversationRow, MessageRow, Role};
 pub use documents::{DocFilter, DocumentRow, NewDocument, OutcomeDocument};
 pub use error::StoreError;
 pub use ops::{Op, OpKind};

@@ -1,5 +1,6 @@
 //! `docent`: the command-line face of the engine. Parses flags, calls the engine, prints.
 
+mod answer;
 mod output;
 
 use std::path::PathBuf;
@@ -78,6 +79,22 @@ enum Command {
     Status {
         #[arg(long)]
         json: bool,
+    },
+    /// Answer a question from the library, citing the passages used.
+    Ask {
+        question: String,
+        #[command(flatten)]
+        model: answer::ModelArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A conversation with the library in the terminal (/sources, /new, /quit; Ctrl-C stops an answer).
+    Chat {
+        #[command(flatten)]
+        model: answer::ModelArgs,
+        /// Continue a stored conversation by its id.
+        #[arg(long)]
+        resume: Option<i64>,
     },
     /// Benchmarks: retrieval quality and indexing speed.
     #[command(subcommand)]
@@ -262,6 +279,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 output::print_beir(&report);
             }
+        }
+        Command::Ask {
+            question,
+            model,
+            json,
+        } => {
+            model.apply(&mut config)?;
+            let engine = open_engine(config)?;
+            answer::ask(&engine, &question, &model, json)?;
+        }
+        Command::Chat { model, resume } => {
+            model.apply(&mut config)?;
+            let engine = open_engine(config)?;
+            answer::chat(&engine, &model, resume)?;
         }
         Command::ParseWorker => unreachable!("handled before the engine starts"),
     }

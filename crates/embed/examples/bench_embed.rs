@@ -55,8 +55,24 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
     Ok(args)
 }
 
+/// CPU seconds this process has used: unlike wall time, it does not count the time other
+/// programs on a shared machine take from it.
+#[allow(unsafe_code)]
+fn process_cpu_seconds() -> f64 {
+    let mut time = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `time` is a valid timespec for clock_gettime to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut time) };
+    time.tv_sec as f64 + time.tv_nsec as f64 * 1e-9
+}
+
 fn max_difference(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
-    a.iter().zip(b).flat_map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p - q).abs())).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
+        .fold(0.0, f32::max)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -73,26 +89,40 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut rust_sample = None;
     for implementation in &args.implementations {
-        let config = EmbedConfig { batch_size: args.batch_size, threads: args.threads, ..EmbedConfig::default() };
+        let config = EmbedConfig {
+            batch_size: args.batch_size,
+            threads: args.threads,
+            ..EmbedConfig::default()
+        };
         let embedder: Box<dyn Embedder> = match implementation.as_str() {
             "packed" => Box::new(BertEmbedder::load(&model_dir, config)?),
             "candle" => Box::new(CandleBertEmbedder::load(&model_dir, config)?),
             other => return Err(format!("unknown implementation {other}").into()),
         };
         for _ in 0..args.repeat {
+            let cpu_start = process_cpu_seconds();
             let result = bench_candle(embedder.as_ref(), &texts)?;
+            let cpu_seconds = process_cpu_seconds() - cpu_start;
             println!(
-                "{implementation:>8}  threads {}  batch {:>3}  {:>8.1} sentences/s  {:>7.2} s",
-                args.threads, args.batch_size, result.sentences_per_s, result.seconds
+                "{implementation:>8}  threads {}  batch {:>3}  {:>8.1} sentences/s  {:>7.2} s  \
+                 ({:.1} sentences per CPU-second)",
+                args.threads,
+                args.batch_size,
+                result.sentences_per_s,
+                result.seconds,
+                args.n as f64 / cpu_seconds
             );
             rust_sample = Some(result.vectors_sample);
         }
     }
     if let Some(python) = &args.python {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench-embed-st.py");
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench-embed-st.py");
         for _ in 0..args.repeat {
             let reference = run_reference(python, &script, &model_dir, &texts, args.threads)?;
-            let difference = rust_sample.as_deref().map_or(f32::NAN, |s| max_difference(s, &reference.vectors_sample));
+            let difference = rust_sample
+                .as_deref()
+                .map_or(f32::NAN, |s| max_difference(s, &reference.vectors_sample));
             println!(
                 "{:>8}  threads {}  batch  32  {:>8.1} sentences/s  {:>7.2} s  (max |diff| of sampled dims {difference:.1e})",
                 "st", reference.threads, reference.sentences_per_s, reference.seconds

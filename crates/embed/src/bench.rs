@@ -43,12 +43,17 @@ fn corpus_chunks(path: &Path, n: usize) -> Result<Vec<String>, EmbedError> {
         #[serde(default)]
         text: String,
     }
-    let content =
-        std::fs::read_to_string(path).map_err(|source| EmbedError::WithPath { path: path.to_path_buf(), source })?;
+    let content = std::fs::read_to_string(path).map_err(|source| EmbedError::WithPath {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut chunks = Vec::with_capacity(n);
     for line in content.lines().filter(|line| !line.trim().is_empty()) {
         let parsed: CorpusLine =
-            serde_json::from_str(line).map_err(|source| EmbedError::BadConfig { path: path.to_path_buf(), source })?;
+            serde_json::from_str(line).map_err(|source| EmbedError::BadConfig {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let words: Vec<&str> = parsed.text.split_whitespace().collect();
         let mut start = 0;
         loop {
@@ -75,26 +80,149 @@ struct PseudoEnglish {
 }
 
 const WORDS: &[&str] = &[
-    "the", "of", "and", "to", "in", "a", "is", "that", "for", "it", "as", "was", "with", "be", "by", "on", "not",
-    "he", "this", "are", "or", "his", "from", "at", "which", "but", "have", "an", "had", "they", "you", "were",
-    "their", "one", "all", "we", "can", "her", "has", "there", "been", "if", "more", "when", "will", "would", "who",
-    "so", "no", "study", "cells", "patients", "protein", "expression", "results", "analysis", "increased", "effect",
-    "treatment", "model", "data", "method", "system", "growth", "level", "response", "function", "disease",
-    "clinical", "significant", "observed", "associated", "between", "during", "after", "however", "these", "within",
-    "factor", "activity", "human", "mice", "gene", "signal", "pathway", "cancer", "risk", "population", "sample",
-    "measured", "compared", "reduced", "higher", "lower", "structure", "process", "network", "memory", "language",
-    "library", "document", "search", "answer", "question", "history", "river", "mountain", "city", "government",
-    "market", "energy", "water", "climate", "research", "evidence", "theory", "experiment", "university",
-    "computer", "software", "algorithm", "performance", "quality", "design", "development", "community", "school",
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "a",
+    "is",
+    "that",
+    "for",
+    "it",
+    "as",
+    "was",
+    "with",
+    "be",
+    "by",
+    "on",
+    "not",
+    "he",
+    "this",
+    "are",
+    "or",
+    "his",
+    "from",
+    "at",
+    "which",
+    "but",
+    "have",
+    "an",
+    "had",
+    "they",
+    "you",
+    "were",
+    "their",
+    "one",
+    "all",
+    "we",
+    "can",
+    "her",
+    "has",
+    "there",
+    "been",
+    "if",
+    "more",
+    "when",
+    "will",
+    "would",
+    "who",
+    "so",
+    "no",
+    "study",
+    "cells",
+    "patients",
+    "protein",
+    "expression",
+    "results",
+    "analysis",
+    "increased",
+    "effect",
+    "treatment",
+    "model",
+    "data",
+    "method",
+    "system",
+    "growth",
+    "level",
+    "response",
+    "function",
+    "disease",
+    "clinical",
+    "significant",
+    "observed",
+    "associated",
+    "between",
+    "during",
+    "after",
+    "however",
+    "these",
+    "within",
+    "factor",
+    "activity",
+    "human",
+    "mice",
+    "gene",
+    "signal",
+    "pathway",
+    "cancer",
+    "risk",
+    "population",
+    "sample",
+    "measured",
+    "compared",
+    "reduced",
+    "higher",
+    "lower",
+    "structure",
+    "process",
+    "network",
+    "memory",
+    "language",
+    "library",
+    "document",
+    "search",
+    "answer",
+    "question",
+    "history",
+    "river",
+    "mountain",
+    "city",
+    "government",
+    "market",
+    "energy",
+    "water",
+    "climate",
+    "research",
+    "evidence",
+    "theory",
+    "experiment",
+    "university",
+    "computer",
+    "software",
+    "algorithm",
+    "performance",
+    "quality",
+    "design",
+    "development",
+    "community",
+    "school",
 ];
 
 impl PseudoEnglish {
     fn new(seed: u64) -> Self {
-        Self { state: seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407) }
+        Self {
+            state: seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407),
+        }
     }
 
     fn next(&mut self) -> usize {
-        self.state = self.state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.state = self
+            .state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         (self.state >> 33) as usize
     }
 
@@ -118,10 +246,10 @@ impl PseudoEnglish {
             }
             sentence_len += 1;
             let last_word = word_idx + 1 == n_words;
-            if last_word || (sentence_len >= 6 && self.next() % 8 == 0) {
+            if last_word || (sentence_len >= 6 && self.next().is_multiple_of(8)) {
                 text.push('.');
                 sentence_len = 0;
-            } else if self.next() % 15 == 0 {
+            } else if self.next().is_multiple_of(15) {
                 text.push(',');
             }
         }
@@ -153,7 +281,11 @@ pub fn bench_candle(embedder: &dyn Embedder, texts: &[String]) -> Result<BenchRe
 }
 
 fn vectors_sample(vectors: &[Vec<f32>]) -> Vec<Vec<f32>> {
-    vectors.iter().take(SAMPLE_VECTORS).map(|v| v.iter().take(SAMPLE_DIMS).copied().collect()).collect()
+    vectors
+        .iter()
+        .take(SAMPLE_VECTORS)
+        .map(|v| v.iter().take(SAMPLE_DIMS).copied().collect())
+        .collect()
 }
 
 /// What `scripts/bench-embed-st.py` prints.
@@ -187,7 +319,10 @@ pub fn run_reference(
         .env("HF_HUB_OFFLINE", "1")
         .env("TRANSFORMERS_OFFLINE", "1")
         .output()
-        .map_err(|source| EmbedError::ReferenceSpawn { program: python.to_path_buf(), source })?;
+        .map_err(|source| EmbedError::ReferenceSpawn {
+            program: python.to_path_buf(),
+            source,
+        })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
@@ -201,8 +336,15 @@ pub fn run_reference(
 
 /// The last non-empty line of the script's output is its JSON result; libraries may log above it.
 fn parse_reference_output(stdout: &str) -> Result<ReferenceResult, EmbedError> {
-    let line = stdout.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or("");
-    serde_json::from_str(line).map_err(|source| EmbedError::ReferenceOutput { output: line.to_string(), source })
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("");
+    serde_json::from_str(line).map_err(|source| EmbedError::ReferenceOutput {
+        output: line.to_string(),
+        source,
+    })
 }
 
 /// The texts as a JSON array in the temp folder (JSON, not lines: texts may hold newlines),
@@ -213,10 +355,18 @@ struct TempTextsFile {
 
 impl TempTextsFile {
     fn write(texts: &[String]) -> Result<Self, EmbedError> {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let path = std::env::temp_dir().join(format!("docent-bench-texts-{}-{nanos}.json", std::process::id()));
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let path = std::env::temp_dir().join(format!(
+            "docent-bench-texts-{}-{nanos}.json",
+            std::process::id()
+        ));
         let json = serde_json::to_string(texts).expect("a list of strings always serialises");
-        std::fs::write(&path, json).map_err(|source| EmbedError::WithPath { path: path.clone(), source })?;
+        std::fs::write(&path, json).map_err(|source| EmbedError::WithPath {
+            path: path.clone(),
+            source,
+        })?;
         Ok(Self { path })
     }
 }
@@ -238,7 +388,10 @@ mod tests {
         assert_eq!(texts, sample_texts(None, 50).unwrap());
         for text in &texts {
             let n_words = text.split_whitespace().count();
-            assert!((MIN_WORDS..=MAX_WORDS).contains(&n_words), "{n_words} words: {text}");
+            assert!(
+                (MIN_WORDS..=MAX_WORDS).contains(&n_words),
+                "{n_words} words: {text}"
+            );
             assert!(text.ends_with('.'), "{text}");
         }
         assert_ne!(texts[0], texts[1]);
@@ -262,14 +415,21 @@ mod tests {
         assert_eq!(texts[0], expected_first.join(" "));
         assert_eq!(texts[1], long_doc[40..87].join(" "));
         assert_eq!(texts[2], long_doc[87..].join(" "));
-        assert!(!texts[3].starts_with('w'), "the fourth text is generated: {}", texts[3]);
+        assert!(
+            !texts[3].starts_with('w'),
+            "the fourth text is generated: {}",
+            texts[3]
+        );
         assert_eq!(texts.len(), 4);
     }
 
     #[test]
     fn sample_texts_reports_an_unreadable_corpus() {
         let err = sample_texts(Some(Path::new("/nonexistent/corpus.jsonl")), 3).unwrap_err();
-        assert!(err.to_string().contains("/nonexistent/corpus.jsonl"), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent/corpus.jsonl"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -10,7 +10,9 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::Tokenizer;
 
-use crate::{EmbedConfig, EmbedError, Embedder, ModelFiles, check_max_tokens, normalised};
+use crate::{
+    EmbedConfig, EmbedError, Embedder, ModelFiles, TokenizerPadding, check_max_tokens, normalised,
+};
 
 /// all-MiniLM-L6-v2 through candle's `BertModel`.
 pub struct CandleBertEmbedder {
@@ -24,7 +26,9 @@ impl CandleBertEmbedder {
     /// Loads the model folder; `config.threads` is ignored (candle sizes its own pool).
     pub fn load(model_dir: &Path, config: EmbedConfig) -> Result<Self, EmbedError> {
         if config.batch_size == 0 {
-            return Err(EmbedError::BadEmbedConfig { reason: "batch_size must be at least 1".into() });
+            return Err(EmbedError::BadEmbedConfig {
+                reason: "batch_size must be at least 1".into(),
+            });
         }
         let files = ModelFiles::find(model_dir)?;
         let bert_config: Config = files.read_config()?;
@@ -32,10 +36,18 @@ impl CandleBertEmbedder {
         #[allow(unsafe_code)]
         // SAFETY: the weights file is memory-mapped read-only; Docent never writes model files
         // while running, the same assumption every mmap-based model loader makes.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&files.weights], DType::F32, &Device::Cpu)? };
+        let vb = unsafe {
+            VarBuilder::from_mmaped_safetensors(&[&files.weights], DType::F32, &Device::Cpu)?
+        };
         let model = BertModel::load(vb, &bert_config)?;
-        let tokenizer = files.load_tokenizer(config.max_tokens, true)?;
-        Ok(Self { model, tokenizer, dim: bert_config.hidden_size, config })
+        let tokenizer =
+            files.load_tokenizer(config.max_tokens, TokenizerPadding::LongestInBatch)?;
+        Ok(Self {
+            model,
+            tokenizer,
+            dim: bert_config.hidden_size,
+            config,
+        })
     }
 
     fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
@@ -44,16 +56,28 @@ impl CandleBertEmbedder {
             .encode_batch_fast(texts.to_vec(), true)
             .map_err(|source| EmbedError::Tokenize { source })?;
         let len = encodings.first().map_or(0, |e| e.get_ids().len());
-        let ids: Vec<u32> = encodings.iter().flat_map(|e| e.get_ids().iter().copied()).collect();
-        let mask: Vec<u32> = encodings.iter().flat_map(|e| e.get_attention_mask().iter().copied()).collect();
+        let ids: Vec<u32> = encodings
+            .iter()
+            .flat_map(|e| e.get_ids().iter().copied())
+            .collect();
+        let mask: Vec<u32> = encodings
+            .iter()
+            .flat_map(|e| e.get_attention_mask().iter().copied())
+            .collect();
         let input_ids = Tensor::from_vec(ids, (texts.len(), len), &Device::Cpu)?;
         let attention_mask = Tensor::from_vec(mask, (texts.len(), len), &Device::Cpu)?;
         let token_type_ids = input_ids.zeros_like()?;
-        let hidden = self.model.forward(&input_ids, &token_type_ids, Some(&attention_mask))?;
+        let hidden = self
+            .model
+            .forward(&input_ids, &token_type_ids, Some(&attention_mask))?;
         let mask = attention_mask.to_dtype(DType::F32)?.unsqueeze(2)?;
         let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
         // Dividing by the token count does not change the direction; normalising does the rest.
-        Ok(summed.to_vec2::<f32>()?.into_iter().map(normalised).collect())
+        Ok(summed
+            .to_vec2::<f32>()?
+            .into_iter()
+            .map(normalised)
+            .collect())
     }
 }
 

@@ -1,12 +1,14 @@
 //! `y = x * W + b` for the BERT linear layers, with `W` packed once at load time.
 //!
-//! Why not `gemm` (candle's matmul): on the machines Docent was measured on, `gemm` 0.19 reached
-//! about 30 GFLOP/s on one core for these shapes (1,000 x 384 x 1,536) where MKL (inside
-//! PyTorch) reached 130; the matmuls are most of an embedding's work. The weights never change,
-//! so they are packed here into column panels of `PANEL` floats laid out row after row, which
-//! lets a register-blocked micro-kernel stream them with plain vector loads while it broadcasts
-//! the activations. Kernels: AVX-512F (12 x 32 block), AVX2+FMA (6 x 16), and portable Rust
-//! for everything else; the fastest the CPU supports is picked at run time.
+//! Why not `gemm` (candle's matmul): on the machine Docent was measured on, one core reached
+//! about 50 GFLOP/s with `gemm` 0.19 (30 with its AVX-512 kernels) for these shapes, where MKL
+//! inside PyTorch reached 130 and the kernels here reach 120 to 140; the matmuls are nearly all
+//! of an embedding's work. The weights never change, so they are packed into column panels of
+//! `PANEL` floats laid out row after row, which lets a register-blocked micro-kernel stream
+//! them with plain vector loads while it broadcasts the activations (packed per block by
+//! [`pack_rows`]). Kernels: AVX-512F (14 x 32 block: 28 of the 32 registers hold sums),
+//! AVX2+FMA (6 x 16), and portable Rust for everything else; the fastest the CPU supports is
+//! picked at run time.
 
 use rayon::prelude::*;
 
@@ -20,7 +22,7 @@ const KC: usize = 512;
 /// Row block, at most: an `MC x KC` slice of activations (768 KiB) stays in L2 while every
 /// panel passes over it.
 const MC: usize = 384;
-/// Output floats of a row block, at most: its outputs (1 MiB) stay in L2 between the passes
+/// Output floats of a row block, at most: its outputs (512 KiB) stay in L2 between the passes
 /// over the inner dimension instead of going out to memory and back.
 const MC_OUTPUT_FLOATS: usize = 128 * 1024;
 
@@ -40,7 +42,9 @@ impl Isa {
             if std::arch::is_x86_feature_detected!("avx512f") {
                 return Isa::Avx512;
             }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
                 return Isa::Avx2Fma;
             }
         }
@@ -56,7 +60,9 @@ impl Isa {
             if std::arch::is_x86_feature_detected!("avx512f") {
                 isas.push(Isa::Avx512);
             }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
                 isas.push(Isa::Avx2Fma);
             }
         }
@@ -66,7 +72,7 @@ impl Isa {
 
     fn block_rows(self) -> usize {
         match self {
-            Isa::Avx512 => 12,
+            Isa::Avx512 => 14,
             Isa::Avx2Fma => 6,
             Isa::Portable => 4,
         }
@@ -82,6 +88,17 @@ pub(crate) struct PackedMatrix {
     panels: Vec<f32>,
     /// `n` rounded up to whole panels, zero-padded.
     bias: Vec<f32>,
+    /// Applied to each output as it leaves the registers.
+    activation: Activation,
+}
+
+/// A function applied to every output of a product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Activation {
+    Identity,
+    /// Exact GELU, `x * (1 + erf(x / sqrt 2)) / 2`: fused here, it saves a pass over the
+    /// widest activations of the model.
+    Gelu,
 }
 
 /// A row-major matrix of `rows` rows whose rows start `stride` floats apart.
@@ -92,9 +109,15 @@ pub(crate) struct Rows<T> {
 }
 
 impl PackedMatrix {
-    /// Empty, to be filled by [`PackedMatrix::pack_with`].
+    /// Empty, to be filled by [`PackedMatrix::pack_rows_of`] or [`PackedMatrix::pack_transposed_of`].
     pub fn new() -> Self {
-        Self { k: 0, n: 0, panels: Vec::new(), bias: Vec::new() }
+        Self {
+            k: 0,
+            n: 0,
+            panels: Vec::new(),
+            bias: Vec::new(),
+            activation: Activation::Identity,
+        }
     }
 
     /// From an `nn.Linear` weight (`n_out x n_in`, row-major, so `B` is its transpose) and bias.
@@ -102,40 +125,87 @@ impl PackedMatrix {
         assert_eq!(weight.len(), n_in * n_out, "weight size");
         assert_eq!(bias.len(), n_out, "bias size");
         let mut packed = Self::new();
-        packed.pack_with(n_in, n_out, |row, col| weight[col * n_in + row]);
+        packed.pack_transposed_of(
+            &Rows {
+                data: weight,
+                rows: n_out,
+                stride: n_in,
+            },
+            n_in,
+            1.0,
+        );
         packed.bias[..n_out].copy_from_slice(bias);
         packed
     }
 
-    /// Repacks `B[row][col] = element(row, col)` for a `k x n` matrix and a zero bias, reusing
-    /// the buffers (attention repacks each head's keys and values).
-    pub fn pack_with(&mut self, k: usize, n: usize, element: impl Fn(usize, usize) -> f32) {
+    /// Repacks `B = src` (`k x n`, rows `stride` apart) with a zero bias, reusing the buffers:
+    /// attention packs each head's values this way.
+    pub fn pack_rows_of(&mut self, src: &Rows<&[f32]>, n: usize) {
+        let k = src.rows;
+        self.reset(k, n);
+        for (panel_idx, panel) in self.panels.chunks_exact_mut(k * PANEL).enumerate() {
+            let col_start = panel_idx * PANEL;
+            let cols = PANEL.min(n - col_start);
+            for (row, panel_row) in panel.chunks_exact_mut(PANEL).enumerate() {
+                panel_row[..cols]
+                    .copy_from_slice(&src.data[row * src.stride + col_start..][..cols]);
+            }
+        }
+    }
+
+    /// Repacks `B = scale * src^T` (`src` is `n x k`, rows `stride` apart) with a zero bias:
+    /// attention packs each head's keys this way, the score scale folded in.
+    pub fn pack_transposed_of(&mut self, src: &Rows<&[f32]>, k: usize, scale: f32) {
+        let n = src.rows;
+        self.reset(k, n);
+        for (panel_idx, panel) in self.panels.chunks_exact_mut(k * PANEL).enumerate() {
+            let col_start = panel_idx * PANEL;
+            for col in 0..PANEL.min(n - col_start) {
+                let src_row = &src.data[(col_start + col) * src.stride..][..k];
+                for (panel_row, value) in panel.chunks_exact_mut(PANEL).zip(src_row) {
+                    panel_row[col] = value * scale;
+                }
+            }
+        }
+    }
+
+    /// Sizes the buffers for a `k x n` matrix: panels zeroed (padding columns must be zero),
+    /// bias zero.
+    fn reset(&mut self, k: usize, n: usize) {
         let n_panels = n.div_ceil(PANEL);
         self.k = k;
         self.n = n;
         self.panels.clear();
         self.panels.resize(n_panels * k * PANEL, 0.0);
-        for (panel_idx, panel) in self.panels.chunks_exact_mut(k * PANEL).enumerate() {
-            let cols = PANEL.min(n - panel_idx * PANEL);
-            for (row, panel_row) in panel.chunks_exact_mut(PANEL).enumerate() {
-                for (col, value) in panel_row[..cols].iter_mut().enumerate() {
-                    *value = element(row, panel_idx * PANEL + col);
-                }
-            }
-        }
         self.bias.clear();
         self.bias.resize(n_panels * PANEL, 0.0);
+    }
+
+    /// The same matrix with `activation` applied to its outputs.
+    pub fn with_activation(self, activation: Activation) -> Self {
+        Self { activation, ..self }
     }
 
     /// Stacks matrices with the same `k` side by side (query, key and value into one layer).
     pub fn concat(parts: &[PackedMatrix]) -> Self {
         let k = parts[0].k;
-        assert!(parts.iter().all(|p| p.k == k && p.n % PANEL == 0), "concat needs whole panels");
+        assert!(
+            parts.iter().all(|p| p.k == k && p.n % PANEL == 0),
+            "concat needs whole panels"
+        );
+        assert!(
+            parts.iter().all(|p| p.activation == parts[0].activation),
+            "concat needs one activation"
+        );
         Self {
             k,
             n: parts.iter().map(|p| p.n).sum(),
-            panels: parts.iter().flat_map(|p| p.panels.iter().copied()).collect(),
+            panels: parts
+                .iter()
+                .flat_map(|p| p.panels.iter().copied())
+                .collect(),
             bias: parts.iter().flat_map(|p| p.bias.iter().copied()).collect(),
+            activation: parts[0].activation,
         }
     }
 
@@ -147,23 +217,51 @@ impl PackedMatrix {
 
     pub(crate) fn forward_with(&self, isa: Isa, x: &[f32], out: &mut [f32], threads: usize) {
         let rows = x.len() / self.k.max(1);
-        assert_eq!(x.len(), rows * self.k, "input is not a whole number of rows");
+        assert_eq!(
+            x.len(),
+            rows * self.k,
+            "input is not a whole number of rows"
+        );
         assert_eq!(out.len(), rows * self.n, "output size");
         if rows == 0 || self.n == 0 {
             return;
         }
         if threads > 1 && rows >= 2 * isa.block_rows() {
             let rows_per_task = rows.div_ceil(threads).next_multiple_of(isa.block_rows());
-            x.par_chunks(rows_per_task * self.k).zip(out.par_chunks_mut(rows_per_task * self.n)).for_each(
-                |(x, out)| {
+            x.par_chunks(rows_per_task * self.k)
+                .zip(out.par_chunks_mut(rows_per_task * self.n))
+                .for_each(|(x, out)| {
                     let rows = x.len() / self.k;
-                    let x = Rows { data: x, rows, stride: self.k };
-                    self.multiply_with(isa, &x, &mut Rows { data: out, rows, stride: self.n });
+                    let x = Rows {
+                        data: x,
+                        rows,
+                        stride: self.k,
+                    };
+                    self.multiply_with(
+                        isa,
+                        &x,
+                        &mut Rows {
+                            data: out,
+                            rows,
+                            stride: self.n,
+                        },
+                    );
+                });
+        } else {
+            let x = Rows {
+                data: x,
+                rows,
+                stride: self.k,
+            };
+            self.multiply_with(
+                isa,
+                &x,
+                &mut Rows {
+                    data: out,
+                    rows,
+                    stride: self.n,
                 },
             );
-        } else {
-            let x = Rows { data: x, rows, stride: self.k };
-            self.multiply_with(isa, &x, &mut Rows { data: out, rows, stride: self.n });
         }
     }
 
@@ -181,27 +279,59 @@ impl PackedMatrix {
             return;
         }
         assert!(x.data.len() >= (rows - 1) * x.stride + k, "input too short");
-        assert!(out.data.len() >= (rows - 1) * out.stride + n, "output too short");
+        assert!(
+            out.data.len() >= (rows - 1) * out.stride + n,
+            "output too short"
+        );
         let ldc = out.stride;
         let block_rows = isa.block_rows();
-        let mut scratch = [0.0_f32; 12 * PANEL];
-        let row_block = (MC_OUTPUT_FLOATS / n.next_multiple_of(PANEL)).clamp(block_rows, MC) / block_rows * block_rows;
+        let mut scratch = [0.0_f32; 14 * PANEL];
+        let row_block = (MC_OUTPUT_FLOATS / n.next_multiple_of(PANEL)).clamp(block_rows, MC)
+            / block_rows
+            * block_rows;
         PACKED_ROWS.with_borrow_mut(|packed_rows| {
             for row_start in (0..rows).step_by(row_block) {
                 let row_end = (row_start + row_block).min(rows);
                 for k_start in (0..k.max(1)).step_by(KC) {
                     let k_len = KC.min(k - k_start);
-                    pack_rows(x, row_start..row_end, k_start..k_start + k_len, block_rows, packed_rows);
+                    pack_rows(
+                        x,
+                        row_start..row_end,
+                        k_start..k_start + k_len,
+                        block_rows,
+                        packed_rows,
+                    );
                     for panel in 0..n.div_ceil(PANEL) {
                         let col_start = panel * PANEL;
                         let cols = PANEL.min(n - col_start);
-                        let weights = &self.panels[(panel * k + k_start) * PANEL..][..k_len * PANEL];
+                        let weights =
+                            &self.panels[(panel * k + k_start) * PANEL..][..k_len * PANEL];
                         let bias = &self.bias[col_start..col_start + PANEL];
-                        let init = if k_start == 0 { Init::Bias(bias) } else { Init::Accumulate };
-                        let micro_panels = packed_rows.chunks_exact(k_len.div_ceil(CHUNK) * block_rows * CHUNK);
-                        for (block_start, a) in (row_start..row_end).step_by(block_rows).zip(micro_panels) {
+                        let init = if k_start == 0 {
+                            Init::Bias(bias)
+                        } else {
+                            Init::Accumulate
+                        };
+                        let is_last_k_block = k_start + k_len == k;
+                        let activation = if is_last_k_block {
+                            self.activation
+                        } else {
+                            Activation::Identity
+                        };
+                        let micro_panels =
+                            packed_rows.chunks_exact(k_len.div_ceil(CHUNK) * block_rows * CHUNK);
+                        for (block_start, a) in
+                            (row_start..row_end).step_by(block_rows).zip(micro_panels)
+                        {
                             let block_len = block_rows.min(row_end - block_start);
-                            let tile = Tile { a, block_rows, k_len, weights, block_len };
+                            let tile = Tile {
+                                a,
+                                block_rows,
+                                k_len,
+                                weights,
+                                block_len,
+                                activation,
+                            };
                             let c = &mut out.data[block_start * ldc + col_start..];
                             if cols == PANEL {
                                 tile.run(isa, c, ldc, init);
@@ -243,18 +373,33 @@ fn pack_rows(
 ) {
     let n_blocks = rows.len().div_ceil(block_rows);
     let n_chunks = cols.len().div_ceil(CHUNK);
-    packed.clear();
+    // No clearing first: every float is written below, padding included, so the buffer is
+    // written once rather than zeroed and then written.
     packed.resize(n_blocks * n_chunks * block_rows * CHUNK, 0.0);
-    for (block_idx, micro_panel) in packed.chunks_exact_mut(n_chunks * block_rows * CHUNK).enumerate() {
+    for (block_idx, micro_panel) in packed
+        .chunks_exact_mut(n_chunks * block_rows * CHUNK)
+        .enumerate()
+    {
         let first_row = rows.start + block_idx * block_rows;
-        for r in 0..block_rows.min(rows.end - first_row) {
+        let n_rows = block_rows.min(rows.end - first_row);
+        for r in 0..block_rows {
+            let pieces = micro_panel.chunks_exact_mut(block_rows * CHUNK);
+            if r >= n_rows {
+                pieces.for_each(|chunk| chunk[r * CHUNK..(r + 1) * CHUNK].fill(0.0));
+                continue;
+            }
             let row = &x.data[(first_row + r) * x.stride + cols.start..][..cols.len()];
-            for (chunk, piece) in micro_panel.chunks_exact_mut(block_rows * CHUNK).zip(row.chunks(CHUNK)) {
+            for (chunk, piece) in pieces.zip(row.chunks(CHUNK)) {
                 let destination = &mut chunk[r * CHUNK..(r + 1) * CHUNK];
                 // Whole pieces as fixed-size copies: a slice copy of unknown length calls memmove.
                 match <&[f32; CHUNK]>::try_from(piece) {
-                    Ok(piece) => *<&mut [f32; CHUNK]>::try_from(destination).expect("CHUNK long") = *piece,
-                    Err(_) => destination[..piece.len()].copy_from_slice(piece),
+                    Ok(piece) => {
+                        *<&mut [f32; CHUNK]>::try_from(destination).expect("CHUNK long") = *piece
+                    }
+                    Err(_) => {
+                        destination[..piece.len()].copy_from_slice(piece);
+                        destination[piece.len()..].fill(0.0);
+                    }
                 }
             }
         }
@@ -278,15 +423,29 @@ struct Tile<'a> {
     k_len: usize,
     weights: &'a [f32],
     block_len: usize,
+    activation: Activation,
 }
 
 impl Tile<'_> {
     /// `c[r][0..PANEL] = init + a[r] * weights` for each of the block's rows (row stride `ldc`).
     fn run(&self, isa: Isa, c: &mut [f32], ldc: usize, init: Init<'_>) {
-        assert!(self.block_len >= 1 && self.block_len <= self.block_rows && self.block_rows == isa.block_rows());
-        assert!(self.a.len() >= self.k_len.div_ceil(CHUNK) * self.block_rows * CHUNK, "activations too short");
-        assert!(self.weights.len() >= self.k_len * PANEL, "weights too short");
-        assert!(c.len() >= (self.block_len - 1) * ldc + PANEL, "output too short");
+        assert!(
+            self.block_len >= 1
+                && self.block_len <= self.block_rows
+                && self.block_rows == isa.block_rows()
+        );
+        assert!(
+            self.a.len() >= self.k_len.div_ceil(CHUNK) * self.block_rows * CHUNK,
+            "activations too short"
+        );
+        assert!(
+            self.weights.len() >= self.k_len * PANEL,
+            "weights too short"
+        );
+        assert!(
+            c.len() >= (self.block_len - 1) * ldc + PANEL,
+            "output too short"
+        );
         if let Init::Bias(bias) = init {
             assert!(bias.len() >= PANEL, "bias too short");
         }
@@ -306,11 +465,17 @@ impl Tile<'_> {
                 Init::Bias(bias) => acc.copy_from_slice(&bias[..PANEL]),
                 Init::Accumulate => acc.copy_from_slice(&c[r * ldc..r * ldc + PANEL]),
             }
-            let a_row = self.a.chunks_exact(self.block_rows * CHUNK).flat_map(|chunk| &chunk[r * CHUNK..(r + 1) * CHUNK]);
+            let a_row = self
+                .a
+                .chunks_exact(self.block_rows * CHUNK)
+                .flat_map(|chunk| &chunk[r * CHUNK..(r + 1) * CHUNK]);
             for (a_value, w_row) in a_row.zip(self.weights.chunks_exact(PANEL).take(self.k_len)) {
                 for (acc, w) in acc.iter_mut().zip(w_row) {
                     *acc += a_value * w;
                 }
+            }
+            if self.activation == Activation::Gelu {
+                crate::kernels::gelu_erf(&mut acc);
             }
             c[r * ldc..r * ldc + PANEL].copy_from_slice(&acc);
         }
@@ -324,7 +489,7 @@ mod x86 {
 
     use std::arch::x86_64::*;
 
-    use super::{CHUNK, Init, PANEL, Tile};
+    use super::{Activation, CHUNK, Init, PANEL, Tile};
 
     macro_rules! dispatch_rows {
         ($rows:expr, $kernel:ident, $($arg:expr),*) => {
@@ -341,7 +506,9 @@ mod x86 {
                 10 => $kernel::<10>($($arg),*),
                 11 => $kernel::<11>($($arg),*),
                 12 => $kernel::<12>($($arg),*),
-                _ => unreachable!("block rows are at most 12"),
+                13 => $kernel::<13>($($arg),*),
+                14 => $kernel::<14>($($arg),*),
+                _ => unreachable!("block rows are at most 14"),
             }
         };
     }
@@ -382,10 +549,34 @@ mod x86 {
         // SAFETY: the CPU has AVX-512F (checked above); `Tile::run` checked that every row and
         // column the kernel touches lies inside `a`, `weights`, `c` and the bias.
         unsafe { dispatch_rows!(tile.block_len, kernel_avx512, &raw) }
+        if tile.activation == Activation::Gelu {
+            // SAFETY: as above. A separate pass while the tile is still in L1: inside the
+            // kernel, the constants would be hoisted into the registers the accumulators need.
+            unsafe { gelu_tile_avx512(c, ldc, tile.block_len) }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    fn gelu_tile_avx512(c: &mut [f32], ldc: usize, rows: usize) {
+        for row in 0..rows {
+            for half in [0, 16] {
+                let values: &mut [f32; 16] = (&mut c[row * ldc + half..row * ldc + half + 16])
+                    .try_into()
+                    .unwrap();
+                // SAFETY: `values` is 16 floats, as one unaligned vector load and store need.
+                unsafe {
+                    let gelu = gelu_avx512(_mm512_loadu_ps(values.as_ptr()));
+                    _mm512_storeu_ps(values.as_mut_ptr(), gelu);
+                }
+            }
+        }
     }
 
     pub(super) fn run_avx2(tile: &Tile<'_>, c: &mut [f32], ldc: usize, init: Init<'_>) {
-        assert!(std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"));
+        assert!(
+            std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+        );
         // The 6 x 16 kernel covers a 32-wide panel in two halves.
         for half in 0..2 {
             let mut raw = raw(tile, c, ldc, init);
@@ -396,6 +587,26 @@ mod x86 {
                 raw.w = raw.w.add(half * 16);
                 raw.init = raw.init.add(half * 16);
                 dispatch_rows!(tile.block_len, kernel_avx2, &raw);
+            }
+        }
+        if tile.activation == Activation::Gelu {
+            // SAFETY: the CPU has AVX2 and FMA (checked above).
+            unsafe { gelu_tile_avx2(c, ldc, tile.block_len) }
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    fn gelu_tile_avx2(c: &mut [f32], ldc: usize, rows: usize) {
+        for row in 0..rows {
+            for eighth in (0..PANEL).step_by(8) {
+                let values: &mut [f32; 8] = (&mut c[row * ldc + eighth..row * ldc + eighth + 8])
+                    .try_into()
+                    .unwrap();
+                // SAFETY: `values` is 8 floats, as one unaligned vector load and store need.
+                unsafe {
+                    let gelu = gelu_avx2(_mm256_loadu_ps(values.as_ptr()));
+                    _mm256_storeu_ps(values.as_mut_ptr(), gelu);
+                }
             }
         }
     }
@@ -469,6 +680,48 @@ mod x86 {
             }
         }
     }
+
+    /// [`crate::kernels::gelu_erf`] on 16 lanes, with the same erf approximation.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn gelu_avx512(x: __m512) -> __m512 {
+        let [p, q] = crate::kernels::ERF_COEFFICIENTS;
+        let z = _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::FRAC_1_SQRT_2));
+        let z = _mm512_min_ps(_mm512_max_ps(z, _mm512_set1_ps(-4.0)), _mm512_set1_ps(4.0));
+        let z2 = _mm512_mul_ps(z, z);
+        let mut numerator = _mm512_set1_ps(p[0]);
+        for &c in &p[1..] {
+            numerator = _mm512_fmadd_ps(numerator, z2, _mm512_set1_ps(c));
+        }
+        let mut denominator = _mm512_set1_ps(q[0]);
+        for &c in &q[1..5] {
+            denominator = _mm512_fmadd_ps(denominator, z2, _mm512_set1_ps(c));
+        }
+        let erf = _mm512_div_ps(_mm512_mul_ps(z, numerator), denominator);
+        let half_x = _mm512_mul_ps(x, _mm512_set1_ps(0.5));
+        _mm512_fmadd_ps(half_x, erf, half_x)
+    }
+
+    /// [`crate::kernels::gelu_erf`] on 8 lanes, with the same erf approximation.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn gelu_avx2(x: __m256) -> __m256 {
+        let [p, q] = crate::kernels::ERF_COEFFICIENTS;
+        let z = _mm256_mul_ps(x, _mm256_set1_ps(std::f32::consts::FRAC_1_SQRT_2));
+        let z = _mm256_min_ps(_mm256_max_ps(z, _mm256_set1_ps(-4.0)), _mm256_set1_ps(4.0));
+        let z2 = _mm256_mul_ps(z, z);
+        let mut numerator = _mm256_set1_ps(p[0]);
+        for &c in &p[1..] {
+            numerator = _mm256_fmadd_ps(numerator, z2, _mm256_set1_ps(c));
+        }
+        let mut denominator = _mm256_set1_ps(q[0]);
+        for &c in &q[1..5] {
+            denominator = _mm256_fmadd_ps(denominator, z2, _mm256_set1_ps(c));
+        }
+        let erf = _mm256_div_ps(_mm256_mul_ps(z, numerator), denominator);
+        let half_x = _mm256_mul_ps(x, _mm256_set1_ps(0.5));
+        _mm256_fmadd_ps(half_x, erf, half_x)
+    }
 }
 
 #[cfg(test)]
@@ -480,51 +733,93 @@ mod tests {
         let mut out = vec![0.0; rows * n_out];
         for r in 0..rows {
             for o in 0..n_out {
-                let dot: f64 = (0..n_in).map(|i| x[r * n_in + i] as f64 * weight[o * n_in + i] as f64).sum();
+                let dot: f64 = (0..n_in)
+                    .map(|i| x[r * n_in + i] as f64 * weight[o * n_in + i] as f64)
+                    .sum();
                 out[r * n_out + o] = (dot + bias[o] as f64) as f32;
             }
         }
         out
     }
 
-    fn check(rows: usize, n_in: usize, n_out: usize, threads: usize) {
-        let weight: Vec<f32> = (0..n_in * n_out).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.1).collect();
+    fn check(rows: usize, n_in: usize, n_out: usize, threads: usize, activation: Activation) {
+        let weight: Vec<f32> = (0..n_in * n_out)
+            .map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.1)
+            .collect();
         let bias: Vec<f32> = (0..n_out).map(|i| i as f32 * 0.01).collect();
-        let x: Vec<f32> = (0..rows * n_in).map(|i| ((i * 104_729 % 997) as f32 / 498.5 - 1.0)).collect();
-        let expected = naive(&weight, &bias, &x, n_in, n_out);
-        let layer = PackedMatrix::from_torch_layout(&weight, &bias, n_in, n_out);
+        let x: Vec<f32> = (0..rows * n_in)
+            .map(|i| (i * 104_729 % 997) as f32 / 498.5 - 1.0)
+            .collect();
+        let mut expected = naive(&weight, &bias, &x, n_in, n_out);
+        if activation == Activation::Gelu {
+            crate::kernels::gelu_erf(&mut expected);
+        }
+        let layer = PackedMatrix::from_torch_layout(&weight, &bias, n_in, n_out)
+            .with_activation(activation);
         for isa in Isa::available() {
             let mut out = vec![f32::NAN; rows * n_out];
             layer.forward_with(isa, &x, &mut out, threads);
             for (idx, (got, want)) in out.iter().zip(&expected).enumerate() {
-                assert!((got - want).abs() < 1e-4, "{isa:?} rows {rows} in {n_in} out {n_out}: [{idx}] {got} vs {want}");
+                assert!(
+                    (got - want).abs() < 1e-4,
+                    "{isa:?} {activation:?} rows {rows} in {n_in} out {n_out}: [{idx}] {got} vs {want}"
+                );
             }
         }
     }
 
     #[test]
     fn packed_linear_matches_a_naive_product() {
-        check(1, 1, 1, 1);
-        check(5, 3, 7, 1);
-        check(13, 40, 64, 1);
-        // Inner dimension over KC, rows over MC, a partial last panel, several threads.
-        check(400, 300, 70, 2);
-        check(37, 600, 96, 3);
+        use Activation::{Gelu, Identity};
+        check(1, 1, 1, 1, Identity);
+        check(5, 3, 7, 1, Identity);
+        check(13, 40, 64, 1, Identity);
+        // Rows over a row block, a partial last panel, several threads.
+        check(400, 300, 70, 2, Identity);
+        // Inner dimension over KC: the activation applies after the last inner block only.
+        check(37, 600, 96, 3, Identity);
+        check(37, 600, 96, 1, Gelu);
+        check(30, 20, 40, 1, Gelu);
     }
 
     #[test]
     fn strided_multiply_reads_and_writes_column_blocks() {
         // x: 5 rows of 3 inside rows of 8 (offset 2); B: 3 x 40 from a closure; out: 40 of 50.
         let big: Vec<f32> = (0..5 * 8).map(|i| i as f32 * 0.1 - 1.0).collect();
-        let x = Rows { data: &big[2..], rows: 5, stride: 8 };
+        let x = Rows {
+            data: &big[2..],
+            rows: 5,
+            stride: 8,
+        };
         let element = |row: usize, col: usize| (row * 40 + col) as f32 * 0.01 - 0.5;
+        let b_rows: Vec<f32> = (0..3 * 45).map(|i| element(i / 45, i % 45)).collect();
         let mut b = PackedMatrix::new();
-        b.pack_with(3, 40, element);
+        b.pack_rows_of(
+            &Rows {
+                data: &b_rows,
+                rows: 3,
+                stride: 45,
+            },
+            40,
+        );
         let mut out = vec![7.0_f32; 5 * 50];
-        b.multiply(&x, &mut Rows { data: &mut out[..], rows: 5, stride: 50 });
+        b.multiply(
+            &x,
+            &mut Rows {
+                data: &mut out[..],
+                rows: 5,
+                stride: 50,
+            },
+        );
         for r in 0..5 {
             for c in 0..50 {
-                let want = if c < 40 { (0..3).map(|k| big[2 + r * 8 + k] * element(k, c)).sum::<f32>() } else { 7.0 };
+                let want = if c < 40 {
+                    (0..3)
+                        .map(|k| big[2 + r * 8 + k] * element(k, c))
+                        .sum::<f32>()
+                } else {
+                    7.0
+                };
                 let got = out[r * 50 + c];
                 assert!((got - want).abs() < 1e-5, "[{r}][{c}] {got} vs {want}");
             }
@@ -547,28 +842,6 @@ mod tests {
         expected.extend(naive(&weight_b, &bias, &x, n_in, n_out));
         for (got, want) in out.iter().zip(&expected) {
             assert!((got - want).abs() < 1e-5, "{got} vs {want}");
-        }
-    }
-}
-#[cfg(test)]
-mod speed_probe {
-    use super::*;
-    #[test]
-    fn zz_speed() {
-        for (rows, n_in, n_out) in [(1100, 384, 1536), (1100, 1536, 384), (1100, 384, 1152), (300, 384, 1536), (70, 384, 1536)] {
-            let weight: Vec<f32> = (0..n_in * n_out).map(|i| (i % 17) as f32 * 0.01).collect();
-            let bias = vec![0.1; n_out];
-            let x: Vec<f32> = (0..rows * n_in).map(|i| (i % 13) as f32 * 0.01).collect();
-            let layer = PackedMatrix::from_torch_layout(&weight, &bias, n_in, n_out);
-            let mut out = vec![0.0; rows * n_out];
-            for isa in Isa::available() {
-                layer.forward_with(isa, &x, &mut out, 1);
-                let reps = 10;
-                let t = std::time::Instant::now();
-                for _ in 0..reps { layer.forward_with(isa, &x, &mut out, 1); }
-                let s = t.elapsed().as_secs_f64() / reps as f64;
-                eprintln!("{isa:?} {rows}x{n_in}->{n_out}: {:.1} GFLOP/s", 2.0 * (rows * n_in * n_out) as f64 / s / 1e9);
-            }
         }
     }
 }

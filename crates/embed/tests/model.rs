@@ -19,7 +19,9 @@ fn model_dir() -> PathBuf {
 
 fn embedder() -> &'static BertEmbedder {
     static EMBEDDER: OnceLock<BertEmbedder> = OnceLock::new();
-    EMBEDDER.get_or_init(|| BertEmbedder::load(&model_dir(), EmbedConfig::default()).expect("model loads"))
+    EMBEDDER.get_or_init(|| {
+        BertEmbedder::load(&model_dir(), EmbedConfig::default()).expect("model loads")
+    })
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
@@ -30,7 +32,10 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 
 fn max_abs_difference(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).flat_map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p - q).abs())).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
+        .fold(0.0, f32::max)
 }
 
 struct Reference {
@@ -48,9 +53,15 @@ fn reference() -> Reference {
         text: String,
         vector: Vec<f32>,
     }
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/embed/reference.json");
-    let file: File = serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture readable")).unwrap();
-    let (texts, vectors) = file.sentences.into_iter().map(|s| (s.text, s.vector)).unzip();
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/embed/reference.json");
+    let file: File =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture readable")).unwrap();
+    let (texts, vectors) = file
+        .sentences
+        .into_iter()
+        .map(|s| (s.text, s.vector))
+        .unzip();
     Reference { texts, vectors }
 }
 
@@ -92,7 +103,11 @@ fn candle_bert_model_agrees_with_the_packed_forward() {
 fn similar_sentences_score_as_sentence_transformers_does() {
     let vectors = embed(
         embedder(),
-        &["A man is eating food.", "A man is eating a piece of bread.", "The girl is carrying a baby."],
+        &[
+            "A man is eating food.",
+            "A man is eating a piece of bread.",
+            "The girl is carrying a baby.",
+        ],
     );
     let close = cosine(&vectors[0], &vectors[1]);
     let far = cosine(&vectors[0], &vectors[2]);
@@ -104,13 +119,28 @@ fn similar_sentences_score_as_sentence_transformers_does() {
 fn vectors_do_not_depend_on_batch_composition_or_threads() {
     let texts: Vec<String> = docent_embed::bench::sample_texts(None, 12).unwrap();
     let mut texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-    texts.extend(["Short one.", "", "A man is eating food.", "Crème brûlée, déjà vu."]);
+    texts.extend([
+        "Short one.",
+        "",
+        "A man is eating food.",
+        "Crème brûlée, déjà vu.",
+    ]);
     let together = embed(embedder(), &texts);
-    let one_by_one: Vec<Vec<f32>> = texts.iter().map(|text| embed(embedder(), &[text]).remove(0)).collect();
+    let one_by_one: Vec<Vec<f32>> = texts
+        .iter()
+        .map(|text| embed(embedder(), &[text]).remove(0))
+        .collect();
     assert!(max_abs_difference(&together, &one_by_one) <= 1e-5);
 
-    let small_batches_one_thread =
-        BertEmbedder::load(&model_dir(), EmbedConfig { batch_size: 3, threads: 1, ..EmbedConfig::default() }).unwrap();
+    let small_batches_one_thread = BertEmbedder::load(
+        &model_dir(),
+        EmbedConfig {
+            batch_size: 3,
+            threads: 1,
+            ..EmbedConfig::default()
+        },
+    )
+    .unwrap();
     let reversed: Vec<&str> = texts.iter().rev().copied().collect();
     let mut other = embed(&small_batches_one_thread, &reversed);
     other.reverse();

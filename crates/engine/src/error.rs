@@ -26,6 +26,8 @@ pub enum EngineError {
     Embed(#[from] docent_embed::EmbedError),
     #[error(transparent)]
     Ingest(docent_ingest::IngestError),
+    #[error(transparent)]
+    Generate(#[from] docent_generate::GenerateError),
 }
 
 impl EngineError {

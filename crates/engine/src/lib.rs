@@ -15,6 +15,7 @@
 //! # Ok::<(), docent_engine::EngineError>(())
 //! ```
 
+mod ask;
 mod bench;
 mod error;
 mod pipeline;
@@ -34,9 +35,16 @@ use docent_ingest::chunk::{ChunkConfig, Chunker};
 use docent_ingest::worker::{WorkerConfig, WorkerPool};
 use docent_store::Store;
 
+pub use ask::{
+    Answer, AnswerTimings, AskRequest, Citation, LlmOptions, NOT_FOUND_ANSWER,
+    NOT_FOUND_SIMILARITY, default_llm_path,
+};
 pub use bench::{BeirReport, ModeScores, bench_beir, default_scratch_dir, peak_rss_bytes};
+pub use docent_generate::{DeviceChoice, SamplingParams, StopReason};
 pub use docent_ingest::worker::serve_stdio as serve_parse_worker;
-pub use docent_store::{DocFilter, DocumentRow, Stats};
+pub use docent_store::{
+    ConversationId, ConversationRow, DocFilter, DocumentRow, MessageRow, Role as MessageRole, Stats,
+};
 pub use docent_types::{DocStatus, DocType};
 pub use error::EngineError;
 pub use pipeline::{FileOutcome, FileReport, IndexReport};
@@ -61,6 +69,9 @@ pub struct EngineConfig {
     pub parse_memory_limit: u64,
     pub parse_workers: usize,
     pub chunk: ChunkConfig,
+    /// The GGUF answer model and how to load it.
+    pub llm_path: PathBuf,
+    pub llm_options: LlmOptions,
 }
 
 impl EngineConfig {
@@ -68,9 +79,16 @@ impl EngineConfig {
     /// as the parse worker.
     pub fn new(data_dir: PathBuf) -> EngineConfig {
         let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let models_dir = default_models_dir();
         EngineConfig {
             data_dir,
-            models_dir: default_models_dir(),
+            llm_path: default_llm_path(&models_dir),
+            llm_options: LlmOptions {
+                // Longer prompts cost more to process than they help a small model.
+                context_limit: Some(4096),
+                ..LlmOptions::default()
+            },
+            models_dir,
             worker_program: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("docent")),
             worker_args: vec!["__parse-worker".into()],
             parse_timeout: Duration::from_secs(60),
@@ -147,6 +165,7 @@ struct Inner {
     embedder: OnceLock<Arc<BertEmbedder>>,
     chunker: OnceLock<Arc<Chunker>>,
     workers: OnceLock<Arc<WorkerPool>>,
+    llm: Mutex<Option<Arc<docent_generate::Llm>>>,
     /// Held for the engine's lifetime: one writer per data folder.
     _lock: File,
 }
@@ -186,6 +205,7 @@ impl Engine {
                 embedder: OnceLock::new(),
                 chunker: OnceLock::new(),
                 workers: OnceLock::new(),
+                llm: Mutex::new(None),
                 _lock: lock,
             }),
         };

@@ -84,6 +84,8 @@ pub struct SearchHit {
     pub score: f32,
     pub bm25_rank: Option<u32>,
     pub vector_rank: Option<u32>,
+    /// Cosine similarity between the query and the passage, when the vector retriever ran.
+    pub similarity: Option<f32>,
 }
 
 /// Similarity at or above which two passages count as the same.
@@ -130,6 +132,10 @@ impl Engine {
             SearchMode::Bm25 => Vec::new(),
         };
 
+        let similarity: HashMap<ChunkId, f32> = vector_hits
+            .iter()
+            .map(|hit| (hit.chunk_id, hit.score))
+            .collect();
         let candidates = fuse(request, &bm25_hits, &vector_hits);
         let ids: Vec<ChunkId> = candidates.iter().map(|c| c.chunk_id).collect();
         let rows = self.block_on(self.store().chunks_by_ids(&ids))?;
@@ -159,6 +165,7 @@ impl Engine {
                     score: candidate.score,
                     bm25_rank: candidate.bm25_rank,
                     vector_rank: candidate.vector_rank,
+                    similarity: similarity.get(&candidate.chunk_id).copied(),
                 })
             })
             .collect();

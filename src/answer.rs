@@ -1,0 +1,265 @@
+//! `docent ask` and `docent chat`: streamed answers with numbered sources.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context as _;
+use docent_engine::{
+    Answer, AskRequest, CancelFlag, Citation, DeviceChoice, Engine, EngineConfig, NOT_FOUND_ANSWER,
+};
+use serde_json::json;
+
+/// Flags shared by `ask` and `chat`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Passages given to the model.
+    #[arg(long, default_value_t = 5)]
+    top_k: usize,
+    /// A llama-family GGUF file (default: SmolLM2-135M-Instruct in the models folder).
+    #[arg(long, env = "DOCENT_MODEL")]
+    model: Option<PathBuf>,
+    #[arg(long, default_value = "auto", value_parser = ["auto", "cpu", "cuda", "metal"])]
+    device: String,
+    /// CPU threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// 0 answers greedily (best for a small model); higher values vary the wording.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f64,
+    #[arg(long, default_value_t = 299_792_458)]
+    seed: u64,
+    /// Longest answer, in tokens.
+    #[arg(long, default_value_t = 512)]
+    max_tokens: usize,
+}
+
+impl ModelArgs {
+    pub fn apply(&self, config: &mut EngineConfig) -> anyhow::Result<()> {
+        if let Some(model) = &self.model {
+            config.llm_path = model.clone();
+        }
+        config.llm_options.device = match self.device.as_str() {
+            "cpu" => DeviceChoice::Cpu,
+            "cuda" => DeviceChoice::Cuda,
+            "metal" => DeviceChoice::Metal,
+            _ => DeviceChoice::Auto,
+        };
+        config.llm_options.threads = self.threads;
+        Ok(())
+    }
+
+    fn request(&self, question: &str) -> AskRequest {
+        let mut request = AskRequest::new(question);
+        request.top_k = self.top_k;
+        request.sampling.temperature = self.temperature;
+        request.sampling.seed = self.seed;
+        request.sampling.max_new_tokens = self.max_tokens;
+        request
+    }
+}
+
+fn citation_label(citation: &Citation) -> String {
+    let mut label = citation.path.clone();
+    if let Some(page) = citation.page {
+        label.push_str(&format!(", page {page}"));
+    }
+    match (citation.line_start, citation.line_end) {
+        (Some(start), Some(end)) if start != end => {
+            label.push_str(&format!(", lines {start}-{end}"))
+        }
+        (Some(start), _) => label.push_str(&format!(", line {start}")),
+        _ => {}
+    }
+    label
+}
+
+fn print_sources(answer: &Answer) {
+    if !answer.found {
+        if !answer.sources.is_empty() {
+            println!("\nClosest passages:");
+            for source in &answer.sources {
+                println!("  [{}] {}", source.n, citation_label(source));
+            }
+        }
+        return;
+    }
+    let (heading, list) = if answer.cited {
+        ("Sources:", &answer.citations)
+    } else {
+        (
+            "The answer cites no source; the passages it was given:",
+            &answer.sources,
+        )
+    };
+    println!("\n{heading}");
+    for source in list {
+        println!("  [{}] {}", source.n, citation_label(source));
+    }
+}
+
+pub fn answer_json(answer: &Answer) -> serde_json::Value {
+    let citations: Vec<_> = if answer.cited {
+        &answer.citations
+    } else {
+        &answer.sources
+    }
+    .iter()
+    .map(|c| {
+        json!({
+            "n": c.n,
+            "path": c.path,
+            "title": c.title,
+            "page": c.page,
+            "line_start": c.line_start,
+            "line_end": c.line_end,
+            "text": c.text,
+        })
+    })
+    .collect();
+    json!({
+        "question": answer.question,
+        "answer": answer.answer,
+        "citations": citations,
+        "cited": answer.cited,
+        "found": answer.found,
+        "timings": {
+            "retrieve_ms": answer.timings.retrieve_ms,
+            "prompt_tokens": answer.timings.prompt_tokens,
+            "first_token_ms": answer.timings.first_token_ms,
+            "tokens_per_s": answer.timings.tokens_per_s,
+        },
+    })
+}
+
+pub fn ask(engine: &Engine, question: &str, args: &ModelArgs, json: bool) -> anyhow::Result<()> {
+    let request = args.request(question);
+    let cancel = CancelFlag::default();
+    let mut stdout = std::io::stdout();
+    let stream = !json;
+    let answer = engine.ask(
+        &request,
+        &mut |piece| {
+            if stream {
+                let _ = stdout.write_all(piece.as_bytes());
+                let _ = stdout.flush();
+            }
+        },
+        &cancel,
+    )?;
+    if json {
+        crate::output::print_json(&answer_json(&answer));
+    } else {
+        println!();
+        print_sources(&answer);
+    }
+    Ok(())
+}
+
+pub fn chat(engine: &Engine, args: &ModelArgs, resume: Option<i64>) -> anyhow::Result<()> {
+    let cancel = CancelFlag::default();
+    let generating = Arc::new(AtomicBool::new(false));
+    {
+        let cancel = cancel.clone();
+        let generating = generating.clone();
+        ctrlc::set_handler(move || {
+            if generating.load(Ordering::SeqCst) {
+                cancel.cancel();
+            } else {
+                println!();
+                std::process::exit(130);
+            }
+        })
+        .context("cannot install the Ctrl-C handler")?;
+    }
+    let mut conversation = match resume {
+        Some(id) => {
+            let messages = engine.conversation_messages(id)?;
+            anyhow::ensure!(
+                engine.conversations()?.iter().any(|c| c.id == id),
+                "no conversation with id {id}"
+            );
+            println!("Resuming conversation {id} ({} messages).", messages.len());
+            Some(id)
+        }
+        None => None,
+    };
+    let interactive = std::io::stdin().is_terminal();
+    if interactive {
+        println!(
+            "Ask about your documents. /sources shows the last sources, /new starts over, /quit leaves."
+        );
+    }
+    let mut last: Option<Answer> = None;
+    let stdin = std::io::stdin();
+    loop {
+        if interactive {
+            print!("\n> ");
+            std::io::stdout().flush()?;
+        }
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line)? == 0 {
+            break;
+        }
+        let line = line.trim();
+        match line {
+            "" => continue,
+            "/quit" | "/exit" => break,
+            "/new" => {
+                conversation = None;
+                last = None;
+                println!("New conversation.");
+                continue;
+            }
+            "/sources" => {
+                match &last {
+                    Some(answer) => print_sources(answer),
+                    None => println!("No answer yet."),
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let id = match conversation {
+            Some(id) => id,
+            None => {
+                let title: String = line.chars().take(60).collect();
+                let id = engine.create_conversation(&title)?;
+                conversation = Some(id);
+                id
+            }
+        };
+        let mut request = args.request(line);
+        request.conversation = Some(id);
+        cancel.reset();
+        generating.store(true, Ordering::SeqCst);
+        let mut stdout = std::io::stdout();
+        let result = engine.ask(
+            &request,
+            &mut |piece| {
+                let _ = stdout.write_all(piece.as_bytes());
+                let _ = stdout.flush();
+            },
+            &cancel,
+        );
+        generating.store(false, Ordering::SeqCst);
+        match result {
+            Ok(answer) => {
+                println!();
+                if cancel.is_cancelled() {
+                    println!("(stopped)");
+                }
+                if answer.found && !answer.cited {
+                    println!("(this answer cites no source: /sources shows what it was given)");
+                }
+                if !answer.found && answer.answer != NOT_FOUND_ANSWER {
+                    println!();
+                }
+                last = Some(answer);
+            }
+            Err(error) => eprintln!("docent: {error}"),
+        }
+    }
+    Ok(())
+}

@@ -106,6 +106,23 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum BenchCommand {
+    /// Embedding speed: Docent against sentence-transformers on the same texts and threads.
+    Embed {
+        /// How many texts of 40-60 words.
+        #[arg(long, default_value_t = 1000)]
+        sentences: usize,
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Take the texts from this BEIR corpus.jsonl (default: generated text).
+        #[arg(long)]
+        corpus: Option<PathBuf>,
+        /// A Python with sentence-transformers (scripts/bench-embed sets one up); without it,
+        /// only Docent is measured.
+        #[arg(long)]
+        python: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Index a BEIR data set in a scratch folder; print nDCG@10, Recall@100 and throughput.
     Beir {
         /// A folder with corpus.jsonl, queries.jsonl and qrels/test.tsv.
@@ -261,6 +278,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 output::print_json(&output::status_json(&status));
             } else {
                 output::print_status(&status);
+            }
+        }
+        Command::Bench(BenchCommand::Embed {
+            sentences,
+            threads,
+            corpus,
+            python,
+            json,
+        }) => {
+            let report = docent_engine::bench_embed(
+                &config.models_dir,
+                corpus.as_deref(),
+                sentences,
+                threads,
+                python.as_deref(),
+            )?;
+            if json {
+                output::print_json(&output::embed_bench_json(&report));
+            } else {
+                output::print_embed_bench(&report);
             }
         }
         Command::Bench(BenchCommand::Beir { dir, scratch, json }) => {

@@ -5,8 +5,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use docent_engine::{
-    BeirReport, DocumentRow, EngineStatus, FileOutcome, IndexReport, Progress, ProgressEvent,
-    SearchHit,
+    BeirReport, DocumentRow, EmbedBenchReport, EngineStatus, FileOutcome, IndexReport, Progress,
+    ProgressEvent, SearchHit,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
@@ -445,5 +445,36 @@ pub fn print_beir(report: &BeirReport) {
     );
     if let Some(peak) = report.peak_rss_bytes {
         println!("peak memory: {:.0} MB", peak as f64 / 1e6);
+    }
+}
+
+pub fn embed_bench_json(report: &EmbedBenchReport) -> Value {
+    json!({
+        "sentences": report.sentences,
+        "threads": report.threads,
+        "docent_sentences_per_s": report.docent_sentences_per_s,
+        "sentence_transformers_sentences_per_s": report.reference_sentences_per_s,
+        "ratio": report.ratio(),
+        "min_cosine_sampled": report.min_cosine,
+    })
+}
+
+pub fn print_embed_bench(report: &EmbedBenchReport) {
+    println!("{} texts, {} threads", report.sentences, report.threads);
+    println!("| engine | sentences/s |");
+    println!("|---|--:|");
+    println!("| docent | {:.1} |", report.docent_sentences_per_s);
+    match (report.reference_sentences_per_s, report.ratio()) {
+        (Some(reference), Some(ratio)) => {
+            println!("| sentence-transformers | {reference:.1} |");
+            println!();
+            println!("docent / sentence-transformers: {ratio:.2}x");
+        }
+        _ => println!(
+            "(no --python given: sentence-transformers not measured; see scripts/bench-embed)"
+        ),
+    }
+    if let Some(cosine) = report.min_cosine {
+        println!("lowest cosine between the two on the sampled vectors: {cosine:.6}");
     }
 }

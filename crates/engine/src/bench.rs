@@ -294,3 +294,78 @@ mod tests {
         assert_ne!(file_stem_for("a.b"), file_stem_for("a_b"));
     }
 }
+
+/// The sentence-transformers side of `docent bench embed`, shipped inside the binary so the
+/// benchmark needs only a Python with sentence-transformers (see `scripts/bench-embed`).
+const SENTENCE_TRANSFORMERS_SCRIPT: &str = include_str!("../../../scripts/bench-embed-st.py");
+
+/// Docent's embedder and, when a Python is given, sentence-transformers on the same texts and
+/// thread count.
+#[derive(Debug, Clone)]
+pub struct EmbedBenchReport {
+    pub sentences: usize,
+    pub threads: usize,
+    pub docent_sentences_per_s: f64,
+    pub reference_sentences_per_s: Option<f64>,
+    /// Lowest cosine between the two implementations' vectors over the compared sample.
+    pub min_cosine: Option<f64>,
+}
+
+impl EmbedBenchReport {
+    pub fn ratio(&self) -> Option<f64> {
+        self.reference_sentences_per_s
+            .map(|reference| self.docent_sentences_per_s / reference)
+    }
+}
+
+pub fn bench_embed(
+    models_dir: &Path,
+    corpus: Option<&Path>,
+    sentences: usize,
+    threads: usize,
+    python: Option<&Path>,
+) -> Result<EmbedBenchReport, EngineError> {
+    let model_dir = models_dir.join(crate::EMBED_MODEL_DIR);
+    let texts = docent_embed::bench::sample_texts(corpus, sentences)?;
+    let config = docent_embed::EmbedConfig {
+        threads,
+        ..docent_embed::EmbedConfig::default()
+    };
+    let embedder = docent_embed::BertEmbedder::load(&model_dir, config)?;
+    let ours = docent_embed::bench::bench_candle(&embedder, &texts)?;
+    let mut report = EmbedBenchReport {
+        sentences: texts.len(),
+        threads,
+        docent_sentences_per_s: ours.sentences_per_s,
+        reference_sentences_per_s: None,
+        min_cosine: None,
+    };
+    if let Some(python) = python {
+        let script =
+            std::env::temp_dir().join(format!("docent-bench-embed-st-{}.py", std::process::id()));
+        std::fs::write(&script, SENTENCE_TRANSFORMERS_SCRIPT).map_err(|source| {
+            EngineError::Io {
+                path: script.clone(),
+                source,
+            }
+        })?;
+        let reference =
+            docent_embed::bench::run_reference(python, &script, &model_dir, &texts, threads);
+        let _ = std::fs::remove_file(&script);
+        let reference = reference?;
+        report.reference_sentences_per_s = Some(reference.sentences_per_s);
+        report.min_cosine = ours
+            .vectors_sample
+            .iter()
+            .zip(&reference.vectors_sample)
+            .map(|(a, b)| cosine(a, b))
+            .reduce(f64::min);
+    }
+    Ok(report)
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    dot / (norm(a) * norm(b)).max(1e-12)
+}

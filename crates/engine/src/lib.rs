@@ -39,7 +39,10 @@ pub use ask::{
     Answer, AnswerTimings, AskRequest, Citation, LlmOptions, NOT_FOUND_ANSWER,
     NOT_FOUND_SIMILARITY, default_llm_path,
 };
-pub use bench::{BeirReport, ModeScores, bench_beir, default_scratch_dir, peak_rss_bytes};
+pub use bench::{
+    BeirReport, EmbedBenchReport, ModeScores, bench_beir, bench_embed, default_scratch_dir,
+    peak_rss_bytes,
+};
 pub use docent_generate::{DeviceChoice, SamplingParams, StopReason};
 pub use docent_ingest::worker::serve_stdio as serve_parse_worker;
 pub use docent_store::{

@@ -2,7 +2,8 @@
 """Reference side of `docent bench embed`: sentence-transformers (PyTorch, CPU) on the same texts.
 
 Prints one JSON line:
-  {"sentences_per_s": .., "seconds": .., "threads": N, "vectors_sample": [[8 dims] x 3]}
+  {"sentences_per_s": .., "seconds": .., "cpu_seconds": .., "threads": N,
+   "vectors_sample": [[8 dims] x 3]}
 
 Runs offline from the model folder (no hub access): pass the all-MiniLM-L6-v2 folder, either the
 packaged sentence-transformers folder (with modules.json) or Docent's models folder (weights,
@@ -70,12 +71,16 @@ def main():
         )
 
     encode(texts[: args.batch_size])  # warm-up
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     vectors = encode(texts)
     seconds = time.perf_counter() - start
+    # CPU time of the whole process (all threads): unlike wall time, it does not count what
+    # other programs on a shared machine take.
+    cpu_seconds = time.process_time() - cpu_start
     result = {
         "sentences_per_s": len(texts) / seconds,
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "threads": args.threads,
         "vectors_sample": [[round(float(x), 6) for x in v[:8]] for v in vectors[:3]],
     }

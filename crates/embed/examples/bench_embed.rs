@@ -1,14 +1,20 @@
-//! Embedding speed, Docent's implementations against sentence-transformers, on identical texts.
-//! What `docent bench embed` reports, runnable from this crate alone. Build it optimised:
+//! Embedding speed, Docent's implementations against sentence-transformers, on identical texts:
+//! what `docent bench embed` reports, runnable from this crate alone. Build it optimised
+//! (`--release`, or in the dev profile with this crate at opt-level 3 as below: dev builds
+//! compile workspace crates unoptimised, which halves the embedder's speed):
 //!
 //! ```text
-//! cargo run -p docent-embed --release --example bench_embed -- --threads 2 --n 1000 \
-//!     --python "$(scripts/bench-venv)" [--corpus /work/shared/eval/scifact/corpus.jsonl]
+//! cargo run -p docent-embed --example bench_embed \
+//!     --config 'profile.dev.package.docent-embed.opt-level=3' -- \
+//!     --threads 2 --n 1000 --python "$(scripts/bench-venv)" [--corpus corpus.jsonl]
 //! ```
 //!
 //! `--impl packed,candle` picks the Rust side; `--python` adds the reference run of
-//! scripts/bench-embed-st.py; `--dump-texts FILE` writes the texts as a JSON array. The candle path's pool size comes from RAYON_NUM_THREADS, read once,
-//! so this sets it from `--threads` before anything touches candle.
+//! scripts/bench-embed-st.py; `--dump-texts FILE` writes the texts as a JSON array;
+//! `--repeat N` runs each side N times. Besides wall-clock speed it prints sentences per
+//! CPU-second, which other programs on a shared machine disturb far less. The candle path's
+//! pool size comes from RAYON_NUM_THREADS, read once, so this sets it from `--threads` before
+//! anything touches candle.
 
 use std::path::PathBuf;
 
@@ -123,8 +129,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let difference = rust_sample
                 .as_deref()
                 .map_or(f32::NAN, |s| max_difference(s, &reference.vectors_sample));
+            let per_cpu_second = reference
+                .cpu_seconds
+                .map_or(f64::NAN, |cpu| texts.len() as f64 / cpu);
             println!(
-                "{:>8}  threads {}  batch  32  {:>8.1} sentences/s  {:>7.2} s  (max |diff| of sampled dims {difference:.1e})",
+                "{:>8}  threads {}  batch  32  {:>8.1} sentences/s  {:>7.2} s  \
+                 ({per_cpu_second:.1} sentences per CPU-second, max |diff| of sampled dims {difference:.1e})",
                 "st", reference.threads, reference.sentences_per_s, reference.seconds
             );
         }

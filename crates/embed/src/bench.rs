@@ -1,6 +1,10 @@
 //! Pieces of `docent bench embed`: deterministic sample texts, timing an [`Embedder`], and
-//! running the sentence-transformers reference (`scripts/bench-embed-st.py`) as a subprocess
-//! so both speeds can be printed side by side.
+//! running the sentence-transformers reference (`scripts/bench-embed-st.py`, in the virtualenv
+//! that `scripts/bench-venv` makes) as a subprocess so both speeds can be printed side by side.
+//!
+//! Both sides embed the same texts after a warm-up, with the same thread count; compare them
+//! in alternation and more than once on a machine that other work shares, since either side
+//! slows down when another program takes a core (the crate's `bench_embed` example does this).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -293,6 +297,10 @@ fn vectors_sample(vectors: &[Vec<f32>]) -> Vec<Vec<f32>> {
 pub struct ReferenceResult {
     pub sentences_per_s: f64,
     pub seconds: f64,
+    /// CPU time of the reference process over the timed run, all threads together, when the
+    /// script reports it.
+    #[serde(default)]
+    pub cpu_seconds: Option<f64>,
     pub threads: usize,
     /// The first 8 dimensions of the first 3 vectors.
     pub vectors_sample: Vec<Vec<f32>>,

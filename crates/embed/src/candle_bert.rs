@@ -33,12 +33,9 @@ impl CandleBertEmbedder {
         let files = ModelFiles::find(model_dir)?;
         let bert_config: Config = files.read_config()?;
         check_max_tokens(config.max_tokens, bert_config.max_position_embeddings)?;
-        #[allow(unsafe_code)]
-        // SAFETY: the weights file is memory-mapped read-only; Docent never writes model files
-        // while running, the same assumption every mmap-based model loader makes.
-        let vb = unsafe {
-            VarBuilder::from_mmaped_safetensors(&[&files.weights], DType::F32, &Device::Cpu)?
-        };
+        // Read, not memory-mapped: 90 MB once, and no unsafe.
+        let tensors = candle_core::safetensors::load(&files.weights, &Device::Cpu)?;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
         let model = BertModel::load(vb, &bert_config)?;
         let tokenizer =
             files.load_tokenizer(config.max_tokens, TokenizerPadding::LongestInBatch)?;

@@ -90,10 +90,21 @@ fn max(values: &[f32]) -> f32 {
 pub(crate) fn softmax_rows(x: &mut [f32], width: usize) {
     for row in x.chunks_exact_mut(width) {
         let max = max(row);
-        for value in row.iter_mut() {
-            *value = exp(*value - max);
+        // exp and its sum in one pass, the sum spread over lanes as in `sum`.
+        let mut lanes = [0.0_f32; LANES];
+        let mut chunks = row.chunks_exact_mut(LANES);
+        for chunk in &mut chunks {
+            for (lane, value) in lanes.iter_mut().zip(chunk) {
+                *value = exp(*value - max);
+                *lane += *value;
+            }
         }
-        let inv_sum = 1.0 / sum(row);
+        let mut tail = 0.0;
+        for value in chunks.into_remainder() {
+            *value = exp(*value - max);
+            tail += *value;
+        }
+        let inv_sum = 1.0 / (lanes.iter().sum::<f32>() + tail);
         for value in row.iter_mut() {
             *value *= inv_sum;
         }

@@ -175,8 +175,16 @@ impl PackedMatrix {
         let n_panels = n.div_ceil(PANEL);
         self.k = k;
         self.n = n;
-        self.panels.clear();
+        // The callers write every column below `n`: only the padding of the last panel needs
+        // zeroing, which saves clearing the whole buffer once per attention head.
         self.panels.resize(n_panels * k * PANEL, 0.0);
+        let padding_start = n - (n_panels.max(1) - 1) * PANEL;
+        if !n.is_multiple_of(PANEL) {
+            let last_panel = &mut self.panels[(n_panels - 1) * k * PANEL..];
+            for row in last_panel.chunks_exact_mut(PANEL) {
+                row[padding_start..].fill(0.0);
+            }
+        }
         self.bias.clear();
         self.bias.resize(n_panels * PANEL, 0.0);
     }
@@ -245,6 +253,7 @@ impl PackedMatrix {
                             rows,
                             stride: self.n,
                         },
+                        OutputPadding::Keep,
                     );
                 });
         } else {
@@ -261,6 +270,7 @@ impl PackedMatrix {
                     rows,
                     stride: self.n,
                 },
+                OutputPadding::Keep,
             );
         }
     }
@@ -268,10 +278,28 @@ impl PackedMatrix {
     /// `out = x * B + bias` on the calling thread, for strided rows: the first `k` floats of
     /// each row of `x` are read and the first `n` floats of each row of `out` are written.
     pub fn multiply(&self, x: &Rows<&[f32]>, out: &mut Rows<&mut [f32]>) {
-        self.multiply_with(Isa::detect(), x, out);
+        self.multiply_with(Isa::detect(), x, out, OutputPadding::Keep);
     }
 
-    fn multiply_with(&self, isa: Isa, x: &Rows<&[f32]>, out: &mut Rows<&mut [f32]>) {
+    /// [`PackedMatrix::multiply`] into rows at least `n` rounded up to whole panels wide, whose
+    /// columns past `n` may be overwritten (with zeros times the input): a last, partial panel
+    /// is then stored directly instead of through a scratch tile.
+    pub fn multiply_into_padded(&self, x: &Rows<&[f32]>, out: &mut Rows<&mut [f32]>) {
+        assert!(
+            out.stride >= self.n.next_multiple_of(PANEL),
+            "output rows not padded"
+        );
+        assert!(out.data.len() >= out.rows * out.stride, "output too short");
+        self.multiply_with(Isa::detect(), x, out, OutputPadding::Overwrite);
+    }
+
+    fn multiply_with(
+        &self,
+        isa: Isa,
+        x: &Rows<&[f32]>,
+        out: &mut Rows<&mut [f32]>,
+        padding: OutputPadding,
+    ) {
         let (k, n, rows) = (self.k, self.n, x.rows);
         assert_eq!(out.rows, rows, "row counts differ");
         assert!(x.stride >= k && out.stride >= n, "rows overlap");
@@ -333,7 +361,7 @@ impl PackedMatrix {
                                 activation,
                             };
                             let c = &mut out.data[block_start * ldc + col_start..];
-                            if cols == PANEL {
+                            if cols == PANEL || padding == OutputPadding::Overwrite {
                                 tile.run(isa, c, ldc, init);
                             } else {
                                 // A last, partial panel: compute all PANEL columns into scratch, keep `cols`.
@@ -404,6 +432,13 @@ fn pack_rows(
             }
         }
     }
+}
+
+/// Whether a product may write past `n` in its output rows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OutputPadding {
+    Keep,
+    Overwrite,
 }
 
 /// What the accumulators start from.
@@ -822,6 +857,49 @@ mod tests {
                 };
                 let got = out[r * 50 + c];
                 assert!((got - want).abs() < 1e-5, "[{r}][{c}] {got} vs {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn repacked_matrices_multiply_into_padded_rows() {
+        // One PackedMatrix reused for shapes of different size, as attention reuses its scratch.
+        let mut b = PackedMatrix::new();
+        for (k, n, rows) in [(5, 70, 3), (3, 40, 4), (7, 33, 2)] {
+            let source: Vec<f32> = (0..n * k).map(|i| (i % 11) as f32 * 0.1 - 0.4).collect();
+            b.pack_transposed_of(
+                &Rows {
+                    data: &source,
+                    rows: n,
+                    stride: k,
+                },
+                k,
+                0.5,
+            );
+            let x: Vec<f32> = (0..rows * k).map(|i| i as f32 * 0.25 - 1.0).collect();
+            let stride = n.next_multiple_of(PANEL);
+            let mut out = vec![f32::NAN; rows * stride];
+            b.multiply_into_padded(
+                &Rows {
+                    data: &x,
+                    rows,
+                    stride: k,
+                },
+                &mut Rows {
+                    data: &mut out,
+                    rows,
+                    stride,
+                },
+            );
+            for r in 0..rows {
+                for c in 0..n {
+                    let want: f32 = (0..k).map(|i| x[r * k + i] * 0.5 * source[c * k + i]).sum();
+                    let got = out[r * stride + c];
+                    assert!(
+                        (got - want).abs() < 1e-5,
+                        "k {k} n {n}: [{r}][{c}] {got} vs {want}"
+                    );
+                }
             }
         }
     }

@@ -361,25 +361,27 @@ fn attention_head(input: &HeadInput<'_>, scratch: &mut AttentionScratch, context
         stride,
     };
     scratch.values.pack_rows_of(&values, head_dim);
-    scratch.scores.resize(len * len, 0.0);
+    // Score rows padded to whole panels: the keys' last, partial panel is stored directly.
+    let scores_stride = len.next_multiple_of(32);
+    scratch.scores.resize(len * scores_stride, 0.0);
     let queries = Rows {
         data: &qkv_rows[head_cols.start..],
         rows: len,
         stride,
     };
-    scratch.keys.multiply(
-        &queries,
-        &mut Rows {
-            data: &mut scratch.scores[..],
-            rows: len,
-            stride: len,
-        },
-    );
-    kernels::softmax_rows(&mut scratch.scores, len);
+    let mut scores = Rows {
+        data: &mut scratch.scores[..],
+        rows: len,
+        stride: scores_stride,
+    };
+    scratch.keys.multiply_into_padded(&queries, &mut scores);
+    for row in scratch.scores.chunks_exact_mut(scores_stride) {
+        kernels::softmax_rows(&mut row[..len], len);
+    }
     let probabilities = Rows {
         data: &scratch.scores[..],
         rows: len,
-        stride: len,
+        stride: scores_stride,
     };
     let out = &mut context_rows[head_cols.start..];
     scratch.values.multiply(

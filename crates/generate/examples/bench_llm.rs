@@ -13,8 +13,10 @@ fn list(value: &str) -> Vec<String> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let model = std::path::PathBuf::from(args.next().ok_or("usage: bench_llm MODEL.gguf [options]")?);
-    let (mut threads, mut prompts, mut gen_tokens) = (vec!["2".to_string()], vec!["128".to_string()], 128usize);
+    let model =
+        std::path::PathBuf::from(args.next().ok_or("usage: bench_llm MODEL.gguf [options]")?);
+    let (mut threads, mut prompts, mut gen_tokens) =
+        (vec!["2".to_string()], vec!["128".to_string()], 128usize);
     let mut backends = list("docent");
     let mut reference = false;
     while let Some(arg) = args.next() {
@@ -27,8 +29,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown option {other}").into()),
         }
     }
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench-llm-reference");
-    println!("| engine | threads | prompt tokens | prompt tok/s | decode tok/s | first token ms | load ms |");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench-llm-reference");
+    println!(
+        "| engine | threads | prompt tokens | prompt tok/s | decode tok/s | first token ms | load ms |"
+    );
     println!("|---|--:|--:|--:|--:|--:|--:|");
     for threads in &threads {
         let threads: usize = threads.parse()?;
@@ -36,7 +41,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let prompt: usize = prompt.parse()?;
             if reference {
                 let r = reference_llm(&script, &model, threads, prompt, gen_tokens)?;
-                println!("| llama.cpp | {threads} | {prompt} | {:.1} | {:.1} | | |", r.prompt_tokens_per_s, r.decode_tokens_per_s);
+                println!(
+                    "| llama.cpp | {threads} | {prompt} | {:.1} | {:.1} | | |",
+                    r.prompt_tokens_per_s, r.decode_tokens_per_s
+                );
             }
             for backend in &backends {
                 let (cpu_backend, requantize) = match backend.as_str() {
@@ -45,11 +53,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     "candle" => (CpuBackend::Candle, Requantize::Auto),
                     other => return Err(format!("unknown backend {other}").into()),
                 };
-                let options = LoadOptions { device: DeviceChoice::Cpu, threads: Some(threads), requantize, cpu_backend, ..LoadOptions::default() };
+                let options = LoadOptions {
+                    device: DeviceChoice::Cpu,
+                    threads: Some(threads),
+                    requantize,
+                    cpu_backend,
+                    ..LoadOptions::default()
+                };
                 let b = bench_llm_with(&model, &options, prompt, gen_tokens, 3)?;
                 println!(
                     "| {backend} ({}) | {threads} | {prompt} | {:.1} | {:.1} | {:.0} | {:.0} |",
-                    b.backend, b.prompt_tokens_per_s, b.decode_tokens_per_s, b.first_token_ms, b.load_ms
+                    b.backend,
+                    b.prompt_tokens_per_s,
+                    b.decode_tokens_per_s,
+                    b.first_token_ms,
+                    b.load_ms
                 );
             }
         }

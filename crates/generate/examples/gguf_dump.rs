@@ -5,7 +5,9 @@
 use docent_generate::gguf::{GgufFile, MetaValue};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args_os().nth(1).ok_or("usage: gguf_dump MODEL.gguf")?;
+    let path = std::env::args_os()
+        .nth(1)
+        .ok_or("usage: gguf_dump MODEL.gguf")?;
     let file = GgufFile::open(std::path::Path::new(&path))?;
     println!("{:#?}", file.summary());
     for (key, value) in &file.metadata {
@@ -16,7 +18,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     for tensor in &file.tensors {
-        println!("{} {:?} {} at {} ({} bytes)", tensor.name, tensor.dims, tensor.ggml_type.name(), tensor.offset, tensor.n_bytes);
+        println!(
+            "{} {:?} {} at {} ({} bytes)",
+            tensor.name,
+            tensor.dims,
+            tensor.ggml_type.name(),
+            tensor.offset,
+            tensor.n_bytes
+        );
     }
     Ok(())
 }

@@ -7,12 +7,25 @@ use docent_generate::{ChatMessage, CpuBackend, Llm, LoadOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let path = std::path::PathBuf::from(args.next().ok_or("usage: top_logits MODEL.gguf QUESTION")?);
-    let question = args.next().unwrap_or_else(|| "How tall is the Eiffel Tower?".into());
+    let path =
+        std::path::PathBuf::from(args.next().ok_or("usage: top_logits MODEL.gguf QUESTION")?);
+    let question = args
+        .next()
+        .unwrap_or_else(|| "How tall is the Eiffel Tower?".into());
     let messages = [ChatMessage::user(question)];
     let mut report = serde_json::Map::new();
-    for (name, backend) in [("docent", CpuBackend::Docent), ("candle", CpuBackend::Candle)] {
-        let llm = Llm::load(&path, &LoadOptions { cpu_backend: backend, threads: Some(2), ..LoadOptions::default() })?;
+    for (name, backend) in [
+        ("docent", CpuBackend::Docent),
+        ("candle", CpuBackend::Candle),
+    ] {
+        let llm = Llm::load(
+            &path,
+            &LoadOptions {
+                cpu_backend: backend,
+                threads: Some(2),
+                ..LoadOptions::default()
+            },
+        )?;
         let ids = llm.encode_chat(&messages)?;
         let logits = llm.logits_after(&ids)?;
         let mut ranked: Vec<(usize, f32)> = logits.iter().copied().enumerate().collect();

@@ -45,8 +45,17 @@ pub struct ReferenceBench {
 }
 
 /// Loads `path` with Docent's CPU backend on `threads` threads and times it.
-pub fn bench_llm(path: &Path, threads: usize, prompt_tokens: usize, gen_tokens: usize) -> Result<LlmBench, GenerateError> {
-    let options = LoadOptions { threads: Some(threads), device: crate::DeviceChoice::Cpu, ..LoadOptions::default() };
+pub fn bench_llm(
+    path: &Path,
+    threads: usize,
+    prompt_tokens: usize,
+    gen_tokens: usize,
+) -> Result<LlmBench, GenerateError> {
+    let options = LoadOptions {
+        threads: Some(threads),
+        device: crate::DeviceChoice::Cpu,
+        ..LoadOptions::default()
+    };
     bench_llm_with(path, &options, prompt_tokens, gen_tokens, 3)
 }
 
@@ -59,7 +68,13 @@ pub fn bench_llm_with(
     repetitions: usize,
 ) -> Result<LlmBench, GenerateError> {
     let llm = Llm::load(path, options)?;
-    bench_loaded(&llm, options.threads.unwrap_or(0), prompt_tokens, gen_tokens, repetitions)
+    bench_loaded(
+        &llm,
+        options.threads.unwrap_or(0),
+        prompt_tokens,
+        gen_tokens,
+        repetitions,
+    )
 }
 
 /// Times an already loaded model.
@@ -106,7 +121,9 @@ pub fn prompt_ids(llm: &Llm, n: usize) -> Result<Vec<u32>, GenerateError> {
         ids.extend_from_slice(&unit[..unit.len().min(n - ids.len())]);
     }
     if ids.is_empty() {
-        return Err(GenerateError::Tokenize { reason: "a benchmark needs at least one prompt token".into() });
+        return Err(GenerateError::Tokenize {
+            reason: "a benchmark needs at least one prompt token".into(),
+        });
     }
     Ok(ids)
 }
@@ -121,24 +138,55 @@ pub fn reference_llm(
 ) -> Result<ReferenceBench, GenerateError> {
     let output = Command::new(script)
         .arg(model)
-        .args(["--prompt", &prompt_tokens.to_string(), "--gen", &gen_tokens.to_string(), "--threads", &threads.to_string()])
+        .args([
+            "--prompt",
+            &prompt_tokens.to_string(),
+            "--gen",
+            &gen_tokens.to_string(),
+            "--threads",
+            &threads.to_string(),
+        ])
         .output()
-        .map_err(|source| GenerateError::ReferenceSpawn { program: script.to_path_buf(), source })?;
+        .map_err(|source| GenerateError::ReferenceSpawn {
+            program: script.to_path_buf(),
+            source,
+        })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: String = stderr.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-        return Err(GenerateError::ReferenceFailed { status: output.status.to_string(), stderr: tail });
+        let tail: String = stderr
+            .lines()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Err(GenerateError::ReferenceFailed {
+            status: output.status.to_string(),
+            stderr: tail,
+        });
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout.lines().rev().find(|line| line.trim_start().starts_with('{')).unwrap_or("");
-    serde_json::from_str(line).map_err(|source| GenerateError::ReferenceOutput { output: line.to_string(), source })
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|line| line.trim_start().starts_with('{'))
+        .unwrap_or("");
+    serde_json::from_str(line).map_err(|source| GenerateError::ReferenceOutput {
+        output: line.to_string(),
+        source,
+    })
 }
 
 impl Llm {
     /// The logits after `prompt`, processed from an empty cache (tests compare backends with it).
     pub fn logits_after(&self, prompt: &[u32]) -> Result<Vec<f32>, GenerateError> {
         let never = std::sync::atomic::AtomicBool::new(false);
-        let mut engine = self.engine.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut engine = self
+            .engine
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         engine.reset();
         let result = engine.prefill(prompt, &never);
         engine.reset();
@@ -147,9 +195,16 @@ impl Llm {
 
     /// Benchmark primitive: processes `prompt` from an empty cache, then `gen_tokens` greedy
     /// single-token steps. Returns (prompt ms, first-token ms, decode ms).
-    pub fn time_forward(&self, prompt: &[u32], gen_tokens: usize) -> Result<(f64, f64, f64), GenerateError> {
+    pub fn time_forward(
+        &self,
+        prompt: &[u32],
+        gen_tokens: usize,
+    ) -> Result<(f64, f64, f64), GenerateError> {
         let never = std::sync::atomic::AtomicBool::new(false);
-        let mut engine = self.engine.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut engine = self
+            .engine
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         engine.reset();
         let started = Instant::now();
         let Some((mut logits, _)) = engine.prefill(prompt, &never)? else {
@@ -173,7 +228,13 @@ impl Llm {
 }
 
 fn argmax(logits: &[f32]) -> u32 {
-    logits.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best }).0 as u32
+    logits
+        .iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 { (i, v) } else { best }
+        })
+        .0 as u32
 }
 
 #[cfg(test)]
@@ -190,6 +251,13 @@ mod tests {
     fn reference_output_parses() {
         let parsed: ReferenceBench =
             serde_json::from_str(r#"{"prompt_tokens_per_s": 323.5, "decode_tokens_per_s": 116.0, "threads": 2, "prompt_tokens": 128}"#).unwrap();
-        assert_eq!(parsed, ReferenceBench { prompt_tokens_per_s: 323.5, decode_tokens_per_s: 116.0, threads: 2 });
+        assert_eq!(
+            parsed,
+            ReferenceBench {
+                prompt_tokens_per_s: 323.5,
+                decode_tokens_per_s: 116.0,
+                threads: 2
+            }
+        );
     }
 }

@@ -23,13 +23,27 @@ pub struct CandleModel {
 impl CandleModel {
     /// Loads `file` (already validated by [`GgufFile::open`]) onto `device`.
     pub fn load(file: &GgufFile, device: &Device) -> Result<Self, GenerateError> {
-        let io = |source| GenerateError::WithPath { path: file.path.clone(), source };
+        let io = |source| GenerateError::WithPath {
+            path: file.path.clone(),
+            source,
+        };
         let mut reader = File::open(&file.path).map_err(io)?;
-        let content = gguf_file::Content::read(&mut reader)
-            .map_err(|error| GenerateError::BadGguf { path: file.path.clone(), reason: error.to_string() })?;
-        let weights = ModelWeights::from_gguf(content, &mut reader, device)
-            .map_err(|error| GenerateError::UnsupportedModel { path: file.path.clone(), reason: error.to_string() })?;
-        Ok(Self { weights, device: device.clone(), position: 0 })
+        let content =
+            gguf_file::Content::read(&mut reader).map_err(|error| GenerateError::BadGguf {
+                path: file.path.clone(),
+                reason: error.to_string(),
+            })?;
+        let weights = ModelWeights::from_gguf(content, &mut reader, device).map_err(|error| {
+            GenerateError::UnsupportedModel {
+                path: file.path.clone(),
+                reason: error.to_string(),
+            }
+        })?;
+        Ok(Self {
+            weights,
+            device: device.clone(),
+            position: 0,
+        })
     }
 
     /// Forgets the cached conversation.

@@ -23,7 +23,12 @@ pub enum GenerateError {
     #[error("truncated GGUF file: {} ends inside {what}", path.display())]
     TruncatedGguf { path: PathBuf, what: String },
     #[error("GGUF {what} claims {count} entries but the file is only {file_bytes} bytes: {}", path.display())]
-    ImplausibleGgufCount { path: PathBuf, what: &'static str, count: u64, file_bytes: u64 },
+    ImplausibleGgufCount {
+        path: PathBuf,
+        what: &'static str,
+        count: u64,
+        file_bytes: u64,
+    },
     #[error("tensor {tensor} lies past the end of the file {}", path.display())]
     TensorPastEnd { path: PathBuf, tensor: String },
     #[error("invalid GGUF file {}: {reason}", path.display())]
@@ -36,7 +41,11 @@ pub enum GenerateError {
         "{} needs about {} MiB of memory but only {} MiB are available: close other programs or choose a smaller model",
         path.display(), needed_bytes >> 20, available_bytes >> 20
     )]
-    NotEnoughMemory { path: PathBuf, needed_bytes: u64, available_bytes: u64 },
+    NotEnoughMemory {
+        path: PathBuf,
+        needed_bytes: u64,
+        available_bytes: u64,
+    },
     #[error("invalid tokenizer in {}: {reason}", path.display())]
     BadTokenizer { path: PathBuf, reason: String },
     #[error("tokenization failed: {reason}")]
@@ -44,11 +53,17 @@ pub enum GenerateError {
     #[error("cannot render the chat template: {reason}")]
     Template { reason: String },
     #[error("the prompt has {prompt_tokens} tokens but the model's context holds {context_length}")]
-    PromptTooLong { prompt_tokens: usize, context_length: usize },
+    PromptTooLong {
+        prompt_tokens: usize,
+        context_length: usize,
+    },
     #[error("invalid sampling parameters: {reason}")]
     BadSamplingParams { reason: String },
     #[error("the {device} device is not available: {reason}")]
-    DeviceUnavailable { device: &'static str, reason: String },
+    DeviceUnavailable {
+        device: &'static str,
+        reason: String,
+    },
     #[error("tensor operation failed")]
     Candle(#[from] candle_core::Error),
     #[error("cannot build the generation thread pool")]

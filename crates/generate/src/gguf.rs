@@ -190,8 +190,8 @@ impl GgmlType {
 
     /// The matching candle type, for the types candle can load.
     pub(crate) fn to_candle(self) -> Option<candle_core::quantized::GgmlDType> {
-        use candle_core::quantized::GgmlDType as C;
         use GgmlType::*;
+        use candle_core::quantized::GgmlDType as C;
         Some(match self {
             F32 => C::F32,
             F16 => C::F16,
@@ -424,14 +424,22 @@ impl GgufFile {
     pub fn open(path: &Path) -> Result<Self, GenerateError> {
         let file = File::open(path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
-                GenerateError::MissingModelFile { path: path.to_path_buf() }
+                GenerateError::MissingModelFile {
+                    path: path.to_path_buf(),
+                }
             } else {
-                GenerateError::WithPath { path: path.to_path_buf(), source }
+                GenerateError::WithPath {
+                    path: path.to_path_buf(),
+                    source,
+                }
             }
         })?;
         let file_bytes = file
             .metadata()
-            .map_err(|source| GenerateError::WithPath { path: path.to_path_buf(), source })?
+            .map_err(|source| GenerateError::WithPath {
+                path: path.to_path_buf(),
+                source,
+            })?
             .len();
         let reader = BoundedReader::new(BufReader::with_capacity(1 << 16, file), file_bytes, path);
         parse(reader)
@@ -475,14 +483,24 @@ impl GgufFile {
     }
 
     /// Reads one tensor's raw bytes (already checked to lie inside the file).
-    pub fn read_tensor_bytes(&self, file: &mut File, info: &TensorInfo) -> Result<Vec<u8>, GenerateError> {
-        let io_error = |source| GenerateError::WithPath { path: self.path.clone(), source };
+    pub fn read_tensor_bytes(
+        &self,
+        file: &mut File,
+        info: &TensorInfo,
+    ) -> Result<Vec<u8>, GenerateError> {
+        let io_error = |source| GenerateError::WithPath {
+            path: self.path.clone(),
+            source,
+        };
         file.seek(SeekFrom::Start(info.offset)).map_err(io_error)?;
         let mut bytes = vec![0u8; info.n_bytes as usize];
         file.read_exact(&mut bytes).map_err(|source| {
             if source.kind() == std::io::ErrorKind::UnexpectedEof {
                 // The file shrank after it was checked.
-                GenerateError::TensorPastEnd { path: self.path.clone(), tensor: info.name.clone() }
+                GenerateError::TensorPastEnd {
+                    path: self.path.clone(),
+                    tensor: info.name.clone(),
+                }
             } else {
                 io_error(source)
             }
@@ -500,9 +518,13 @@ impl GgufFile {
             .max_by_key(|(_, bytes)| **bytes)
             .map(|(ggml_type, _)| ggml_type.name().to_string())
             .unwrap_or_else(|| "none".to_string());
-        let vocab_size = self.get_array("tokenizer.ggml.tokens").map_or(0, MetaArray::len);
+        let vocab_size = self
+            .get_array("tokenizer.ggml.tokens")
+            .map_or(0, MetaArray::len);
         let tokenizer_model = self.get_str("tokenizer.ggml.model").map(str::to_string);
-        let has_merges = self.get_array("tokenizer.ggml.merges").is_some_and(|m| !m.is_empty());
+        let has_merges = self
+            .get_array("tokenizer.ggml.merges")
+            .is_some_and(|m| !m.is_empty());
         let has_tokenizer = vocab_size > 0
             && match tokenizer_model.as_deref() {
                 Some("gpt2") => has_merges,
@@ -519,7 +541,9 @@ impl GgufFile {
             feed_forward_length: self.arch_u64("feed_forward_length"),
             block_count: self.arch_u64("block_count"),
             head_count: self.arch_u64("attention.head_count"),
-            head_count_kv: self.arch_u64("attention.head_count_kv").or(self.arch_u64("attention.head_count")),
+            head_count_kv: self
+                .arch_u64("attention.head_count_kv")
+                .or(self.arch_u64("attention.head_count")),
             vocab_size,
             file_type: self.get_u64("general.file_type"),
             quantization,
@@ -546,7 +570,13 @@ struct BoundedReader<'p, R> {
 
 impl<'p, R: Read> BoundedReader<'p, R> {
     fn new(inner: R, file_bytes: u64, path: &'p Path) -> Self {
-        Self { inner, position: 0, file_bytes, path, metadata_memory: 0 }
+        Self {
+            inner,
+            position: 0,
+            file_bytes,
+            path,
+            metadata_memory: 0,
+        }
     }
 
     fn remaining(&self) -> u64 {
@@ -554,14 +584,24 @@ impl<'p, R: Read> BoundedReader<'p, R> {
     }
 
     fn truncated(&self, what: impl Into<String>) -> GenerateError {
-        GenerateError::TruncatedGguf { path: self.path.to_path_buf(), what: what.into() }
+        GenerateError::TruncatedGguf {
+            path: self.path.to_path_buf(),
+            what: what.into(),
+        }
     }
 
     fn bad(&self, reason: impl Into<String>) -> GenerateError {
-        GenerateError::BadGguf { path: self.path.to_path_buf(), reason: reason.into() }
+        GenerateError::BadGguf {
+            path: self.path.to_path_buf(),
+            reason: reason.into(),
+        }
     }
 
-    fn read_exact_into(&mut self, buf: &mut [u8], what: &dyn Fn() -> String) -> Result<(), GenerateError> {
+    fn read_exact_into(
+        &mut self,
+        buf: &mut [u8],
+        what: &dyn Fn() -> String,
+    ) -> Result<(), GenerateError> {
         if (buf.len() as u64) > self.remaining() {
             return Err(self.truncated(what()));
         }
@@ -569,14 +609,20 @@ impl<'p, R: Read> BoundedReader<'p, R> {
             if source.kind() == std::io::ErrorKind::UnexpectedEof {
                 self.truncated(what())
             } else {
-                GenerateError::WithPath { path: self.path.to_path_buf(), source }
+                GenerateError::WithPath {
+                    path: self.path.to_path_buf(),
+                    source,
+                }
             }
         })?;
         self.position += buf.len() as u64;
         Ok(())
     }
 
-    fn read_array<const N: usize>(&mut self, what: &dyn Fn() -> String) -> Result<[u8; N], GenerateError> {
+    fn read_array<const N: usize>(
+        &mut self,
+        what: &dyn Fn() -> String,
+    ) -> Result<[u8; N], GenerateError> {
         let mut buf = [0u8; N];
         self.read_exact_into(&mut buf, what)?;
         Ok(buf)
@@ -593,7 +639,10 @@ impl<'p, R: Read> BoundedReader<'p, R> {
     fn charge_memory(&mut self, bytes: u64) -> Result<(), GenerateError> {
         self.metadata_memory = self.metadata_memory.saturating_add(bytes);
         if self.metadata_memory > MAX_METADATA_MEMORY {
-            return Err(self.bad(format!("metadata would take more than {} MiB of memory", MAX_METADATA_MEMORY >> 20)));
+            return Err(self.bad(format!(
+                "metadata would take more than {} MiB of memory",
+                MAX_METADATA_MEMORY >> 20
+            )));
         }
         Ok(())
     }
@@ -604,7 +653,11 @@ impl<'p, R: Read> BoundedReader<'p, R> {
             return Err(self.bad(format!("{} claims a string of {len} bytes", what())));
         }
         if len > self.remaining() {
-            return Err(self.truncated(format!("{} (a string of {len} bytes with {} left)", what(), self.remaining())));
+            return Err(self.truncated(format!(
+                "{} (a string of {len} bytes with {} left)",
+                what(),
+                self.remaining()
+            )));
         }
         self.charge_memory(len + std::mem::size_of::<String>() as u64)?;
         // `len` is bounded by the bytes left in the file and by the cap above.
@@ -618,7 +671,12 @@ impl<'p, R: Read> BoundedReader<'p, R> {
         })
     }
 
-    fn read_value(&mut self, value_type: u32, depth: u32, what: &dyn Fn() -> String) -> Result<MetaValue, GenerateError> {
+    fn read_value(
+        &mut self,
+        value_type: u32,
+        depth: u32,
+        what: &dyn Fn() -> String,
+    ) -> Result<MetaValue, GenerateError> {
         Ok(match value_type {
             0 => MetaValue::U8(self.read_array::<1>(what)?[0]),
             1 => MetaValue::I8(self.read_array::<1>(what)?[0] as i8),
@@ -643,9 +701,16 @@ impl<'p, R: Read> BoundedReader<'p, R> {
         })
     }
 
-    fn read_meta_array(&mut self, depth: u32, what: &dyn Fn() -> String) -> Result<MetaArray, GenerateError> {
+    fn read_meta_array(
+        &mut self,
+        depth: u32,
+        what: &dyn Fn() -> String,
+    ) -> Result<MetaArray, GenerateError> {
         if depth >= MAX_ARRAY_DEPTH {
-            return Err(self.bad(format!("{} nests arrays deeper than {MAX_ARRAY_DEPTH}", what())));
+            return Err(self.bad(format!(
+                "{} nests arrays deeper than {MAX_ARRAY_DEPTH}",
+                what()
+            )));
         }
         let element_type = self.read_u32(&|| format!("the element type of {}", what()))?;
         let len = self.read_u64(&|| format!("the length of {}", what()))?;
@@ -662,7 +727,11 @@ impl<'p, R: Read> BoundedReader<'p, R> {
             return Err(self.bad(format!("{} claims an array of {len} elements", what())));
         }
         if len.saturating_mul(min_element_bytes) > self.remaining() {
-            return Err(self.truncated(format!("{} (an array of {len} elements with {} bytes left)", what(), self.remaining())));
+            return Err(self.truncated(format!(
+                "{} (an array of {len} elements with {} bytes left)",
+                what(),
+                self.remaining()
+            )));
         }
         let element_memory = match element_type {
             8 => std::mem::size_of::<String>() as u64,
@@ -715,7 +784,9 @@ impl<'p, R: Read> BoundedReader<'p, R> {
             _ => {
                 let mut values = Vec::with_capacity(hint.min(64));
                 for index in 0..len {
-                    values.push(self.read_meta_array(depth + 1, &|| format!("element {index} of {}", what()))?);
+                    values.push(self.read_meta_array(depth + 1, &|| {
+                        format!("element {index} of {}", what())
+                    })?);
                 }
                 MetaArray::Array(values)
             }
@@ -727,11 +798,13 @@ fn parse<R: Read>(mut reader: BoundedReader<'_, R>) -> Result<GgufFile, Generate
     let path = reader.path.to_path_buf();
     let file_bytes = reader.file_bytes;
     if file_bytes < 4 {
-        return Err(if file_bytes == 0 || !GGUF_MAGIC.starts_with(&read_prefix(&mut reader)?) {
-            GenerateError::NotGguf { path }
-        } else {
-            reader.truncated("the header")
-        });
+        return Err(
+            if file_bytes == 0 || !GGUF_MAGIC.starts_with(&read_prefix(&mut reader)?) {
+                GenerateError::NotGguf { path }
+            } else {
+                reader.truncated("the header")
+            },
+        );
     }
     let magic: [u8; 4] = reader.read_array(&|| "the magic number".into())?;
     if magic != GGUF_MAGIC {
@@ -744,11 +817,27 @@ fn parse<R: Read>(mut reader: BoundedReader<'_, R>) -> Result<GgufFile, Generate
     let n_tensors = reader.read_u64(&|| "the header".into())?;
     let n_metadata = reader.read_u64(&|| "the header".into())?;
     let body = file_bytes.saturating_sub(HEADER_BYTES);
-    if n_metadata.checked_mul(MIN_METADATA_ENTRY_BYTES).is_none_or(|bytes| bytes > body) {
-        return Err(GenerateError::ImplausibleGgufCount { path, what: "metadata", count: n_metadata, file_bytes });
+    if n_metadata
+        .checked_mul(MIN_METADATA_ENTRY_BYTES)
+        .is_none_or(|bytes| bytes > body)
+    {
+        return Err(GenerateError::ImplausibleGgufCount {
+            path,
+            what: "metadata",
+            count: n_metadata,
+            file_bytes,
+        });
     }
-    if n_tensors.checked_mul(MIN_TENSOR_ENTRY_BYTES).is_none_or(|bytes| bytes > body) {
-        return Err(GenerateError::ImplausibleGgufCount { path, what: "tensor directory", count: n_tensors, file_bytes });
+    if n_tensors
+        .checked_mul(MIN_TENSOR_ENTRY_BYTES)
+        .is_none_or(|bytes| bytes > body)
+    {
+        return Err(GenerateError::ImplausibleGgufCount {
+            path,
+            what: "tensor directory",
+            count: n_tensors,
+            file_bytes,
+        });
     }
     if n_metadata
         .saturating_mul(MIN_METADATA_ENTRY_BYTES)
@@ -777,7 +866,11 @@ fn parse<R: Read>(mut reader: BoundedReader<'_, R>) -> Result<GgufFile, Generate
         None => DEFAULT_ALIGNMENT,
         Some(value) => match value.as_u64() {
             Some(a) if a.is_power_of_two() && a <= 1 << 16 => a,
-            _ => return Err(reader.bad(format!("general.alignment {value:?} is not a power of two up to 65536"))),
+            _ => {
+                return Err(reader.bad(format!(
+                    "general.alignment {value:?} is not a power of two up to 65536"
+                )));
+            }
         },
     };
 
@@ -795,7 +888,9 @@ fn parse<R: Read>(mut reader: BoundedReader<'_, R>) -> Result<GgufFile, Generate
         let name = reader.read_string(&|| format!("the name of tensor {tensor_idx}"))?;
         let n_dims = reader.read_u32(&|| format!("the rank of tensor {name}"))?;
         if n_dims == 0 || n_dims > MAX_TENSOR_DIMS {
-            return Err(reader.bad(format!("tensor {name} has {n_dims} dimensions (1 to {MAX_TENSOR_DIMS} allowed)")));
+            return Err(reader.bad(format!(
+                "tensor {name} has {n_dims} dimensions (1 to {MAX_TENSOR_DIMS} allowed)"
+            )));
         }
         let mut dims = Vec::with_capacity(n_dims as usize);
         for _ in 0..n_dims {
@@ -824,12 +919,21 @@ fn parse<R: Read>(mut reader: BoundedReader<'_, R>) -> Result<GgufFile, Generate
         }
         let n_bytes = n_elements / block_elements * block_bytes;
         if relative_offset % alignment != 0 {
-            return Err(reader.bad(format!("tensor {name} starts at offset {relative_offset}, not aligned to {alignment}")));
+            return Err(reader.bad(format!(
+                "tensor {name} starts at offset {relative_offset}, not aligned to {alignment}"
+            )));
         }
         if !names.insert(name.clone()) {
             return Err(reader.bad(format!("tensor {name} appears twice")));
         }
-        raw_tensors.push(RawTensor { name, dims, ggml_type, relative_offset, n_bytes, n_elements });
+        raw_tensors.push(RawTensor {
+            name,
+            dims,
+            ggml_type,
+            relative_offset,
+            n_bytes,
+            n_elements,
+        });
     }
 
     let data_start = reader.position.div_ceil(alignment) * alignment;
@@ -838,10 +942,16 @@ fn parse<R: Read>(mut reader: BoundedReader<'_, R>) -> Result<GgufFile, Generate
         let offset = data_start.checked_add(raw.relative_offset);
         let end = offset.and_then(|o| o.checked_add(raw.n_bytes));
         let (Some(offset), Some(end)) = (offset, end) else {
-            return Err(GenerateError::TensorPastEnd { path, tensor: raw.name });
+            return Err(GenerateError::TensorPastEnd {
+                path,
+                tensor: raw.name,
+            });
         };
         if end > file_bytes {
-            return Err(GenerateError::TensorPastEnd { path, tensor: raw.name });
+            return Err(GenerateError::TensorPastEnd {
+                path,
+                tensor: raw.name,
+            });
         }
         tensors.push(TensorInfo {
             name: raw.name,
@@ -853,7 +963,15 @@ fn parse<R: Read>(mut reader: BoundedReader<'_, R>) -> Result<GgufFile, Generate
         });
     }
 
-    Ok(GgufFile { path, version, file_bytes, alignment, data_start, metadata, tensors })
+    Ok(GgufFile {
+        path,
+        version,
+        file_bytes,
+        alignment,
+        data_start,
+        metadata,
+        tensors,
+    })
 }
 
 /// The first bytes of a file shorter than the magic number.
@@ -867,6 +985,7 @@ fn read_prefix<R: Read>(reader: &mut BoundedReader<'_, R>) -> Result<Vec<u8>, Ge
 #[cfg(test)]
 pub(crate) mod testing {
     /// A metadata value to write.
+    #[derive(Clone)]
     pub enum Value<'a> {
         U32(u32),
         U64(u64),
@@ -987,13 +1106,26 @@ mod tests {
                 ("llama.rope.freq_base", Value::F32(10000.0)),
                 ("tokenizer.ggml.add_bos_token", Value::Bool(true)),
                 ("tokenizer.ggml.model", Value::Str("gpt2")),
-                ("tokenizer.ggml.tokens", Value::Strings(vec!["a".into(), "b".into(), "ab".into()])),
+                (
+                    "tokenizer.ggml.tokens",
+                    Value::Strings(vec!["a".into(), "b".into(), "ab".into()]),
+                ),
                 ("tokenizer.ggml.merges", Value::Strings(vec!["a b".into()])),
                 ("tokenizer.ggml.token_type", Value::I32s(vec![1, 1, 1])),
             ],
             &[
-                Tensor { name: "token_embd.weight", dims: vec![32, 3], type_id: 0, data: vec![0; 32 * 3 * 4] },
-                Tensor { name: "blk.0.attn_q.weight", dims: vec![32, 32], type_id: 3, data: vec![0; 20 * 32] },
+                Tensor {
+                    name: "token_embd.weight",
+                    dims: vec![32, 3],
+                    type_id: 0,
+                    data: vec![0; 32 * 3 * 4],
+                },
+                Tensor {
+                    name: "blk.0.attn_q.weight",
+                    dims: vec![32, 32],
+                    type_id: 3,
+                    data: vec![0; 20 * 32],
+                },
             ],
         )
     }
@@ -1009,8 +1141,14 @@ mod tests {
             Ok(_) => panic!("expected an error containing {expected:?}, the file parsed"),
             Err(error) => {
                 let message = error.to_string();
-                assert!(message.contains(expected), "{message:?} does not contain {expected:?}");
-                assert!(message.contains("test.gguf"), "{message:?} does not name the file");
+                assert!(
+                    message.contains(expected),
+                    "{message:?} does not contain {expected:?}"
+                );
+                assert!(
+                    message.contains("test.gguf"),
+                    "{message:?} does not name the file"
+                );
             }
         }
     }
@@ -1028,7 +1166,11 @@ mod tests {
         assert_eq!(summary.quantization, "Q4_1");
         assert!(summary.has_tokenizer);
         assert_eq!(file.arch_f64("rope.freq_base"), Some(10000.0));
-        assert_eq!(file.get("tokenizer.ggml.add_bos_token").and_then(MetaValue::as_bool), Some(true));
+        assert_eq!(
+            file.get("tokenizer.ggml.add_bos_token")
+                .and_then(MetaValue::as_bool),
+            Some(true)
+        );
         let q = file.tensor("blk.0.attn_q.weight").unwrap();
         assert_eq!(q.n_bytes, 20 * 32);
         assert_eq!(q.offset % 32, 0);
@@ -1074,7 +1216,13 @@ mod tests {
     fn rejects_absurd_counts() {
         let mut bytes = small_file();
         bytes[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
-        check_error(&bytes, &format!("GGUF metadata claims {} entries but the file is only", u64::MAX));
+        check_error(
+            &bytes,
+            &format!(
+                "GGUF metadata claims {} entries but the file is only",
+                u64::MAX
+            ),
+        );
         let mut bytes = small_file();
         bytes[8..16].copy_from_slice(&(u64::MAX / 2).to_le_bytes());
         check_error(&bytes, "GGUF tensor directory claims");
@@ -1137,20 +1285,34 @@ mod tests {
         let file = parse_bytes(&bytes).unwrap();
         let last = file.tensor("blk.0.attn_q.weight").unwrap();
         // Dropping the last byte of tensor data leaves the directory intact.
-        check_error(&bytes[..(last.offset + last.n_bytes - 1) as usize], "tensor blk.0.attn_q.weight lies past the end of the file");
+        check_error(
+            &bytes[..(last.offset + last.n_bytes - 1) as usize],
+            "tensor blk.0.attn_q.weight lies past the end of the file",
+        );
     }
 
     #[test]
     fn rejects_bad_tensor_entries() {
         let with_tensor = |dims: Vec<u64>, type_id: u32, data: usize| {
-            build(&[("general.architecture", Value::Str("llama"))], &[Tensor { name: "t", dims, type_id, data: vec![0; data] }])
+            build(
+                &[("general.architecture", Value::Str("llama"))],
+                &[Tensor {
+                    name: "t",
+                    dims,
+                    type_id,
+                    data: vec![0; data],
+                }],
+            )
         };
         check_error(&with_tensor(vec![32, 0], 0, 0), "zero dimension");
         check_error(&with_tensor(vec![1, 1, 1, 1, 1], 0, 4), "5 dimensions");
         check_error(&with_tensor(vec![u64::MAX, u64::MAX], 0, 4), "absurd shape");
         check_error(&with_tensor(vec![33], 3, 40), "not a multiple");
         check_error(&with_tensor(vec![32], 123, 40), "unknown type 123");
-        check_error(&with_tensor(vec![1 << 40], 0, 64), "tensor t lies past the end of the file");
+        check_error(
+            &with_tensor(vec![1 << 40], 0, 64),
+            "tensor t lies past the end of the file",
+        );
     }
 
     #[test]
@@ -1159,7 +1321,12 @@ mod tests {
         check_error(&bytes, "general.alignment");
         let bytes = build(&[("a", Value::U32(1)), ("a", Value::U32(2))], &[]);
         check_error(&bytes, "metadata key a appears twice");
-        let tensor = || Tensor { name: "t", dims: vec![1], type_id: 0, data: vec![0; 4] };
+        let tensor = || Tensor {
+            name: "t",
+            dims: vec![1],
+            type_id: 0,
+            data: vec![0; 4],
+        };
         let bytes = build(&[], &[tensor(), tensor()]);
         check_error(&bytes, "tensor t appears twice");
     }

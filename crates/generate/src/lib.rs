@@ -66,7 +66,9 @@ pub fn models_dir() -> PathBuf {
     let data = std::env::var_os("XDG_DATA_HOME")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/share"));
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/share")
+        });
     data.join("docent").join("models")
 }
 
@@ -141,7 +143,15 @@ pub struct SamplingParams {
 
 impl Default for SamplingParams {
     fn default() -> Self {
-        Self { temperature: 0.0, top_p: 0.95, top_k: 40, repeat_penalty: 1.1, repeat_last_n: 64, seed: 299_792_458, max_new_tokens: 512 }
+        Self {
+            temperature: 0.0,
+            top_p: 0.95,
+            top_k: 40,
+            repeat_penalty: 1.1,
+            repeat_last_n: 64,
+            seed: 299_792_458,
+            max_new_tokens: 512,
+        }
     }
 }
 
@@ -176,23 +186,42 @@ pub struct Generation {
 }
 
 enum Engine {
-    Native { model: Box<NativeModel>, state: NativeState },
-    Candle { model: Box<CandleModel>, pool: Option<rayon::ThreadPool> },
+    Native {
+        model: Box<NativeModel>,
+        state: NativeState,
+    },
+    Candle {
+        model: Box<CandleModel>,
+        pool: Option<rayon::ThreadPool>,
+    },
 }
 
 impl Engine {
     /// Processes `prompt` and returns the logits after its last token, reusing the cached prefix
     /// it shares with the previous call. `None` when cancelled.
-    fn prefill(&mut self, prompt: &[u32], cancel: &AtomicBool) -> Result<Option<(Vec<f32>, usize)>, GenerateError> {
+    fn prefill(
+        &mut self,
+        prompt: &[u32],
+        cancel: &AtomicBool,
+    ) -> Result<Option<(Vec<f32>, usize)>, GenerateError> {
         match self {
             Engine::Native { model, state } => {
                 let kv_dim = model.config().kv_dim();
-                let shared = state.tokens().iter().zip(prompt).take_while(|(a, b)| a == b).count();
+                let shared = state
+                    .tokens()
+                    .iter()
+                    .zip(prompt)
+                    .take_while(|(a, b)| a == b)
+                    .count();
                 // At least the last prompt token is fed again: its logits are needed.
                 let reused = shared.min(prompt.len() - 1);
                 state.truncate(reused, kv_dim);
+                // The last prompt token always goes through on its own, so that its logits (and
+                // so a seeded sample) are the same whether or not the rest came from the cache:
+                // batched and single-token attention round differently.
+                let (body, last) = prompt.split_at(prompt.len() - 1);
                 let mut logits = Vec::new();
-                for chunk in prompt[reused..].chunks(PREFILL_CHUNK) {
+                for chunk in body[reused..].chunks(PREFILL_CHUNK).chain([last]) {
                     if cancel.load(Ordering::Relaxed) {
                         state.clear();
                         return Ok(None);
@@ -268,66 +297,49 @@ impl Llm {
         let started = Instant::now();
         let file = GgufFile::open(path)?;
         let summary = file.summary();
-        if summary.architecture != "llama" {
-            return Err(GenerateError::UnsupportedArchitecture {
-                path: path.to_path_buf(),
-                architecture: if summary.architecture.is_empty() { "(none)".into() } else { summary.architecture.clone() },
-            });
-        }
-        let tokenizer = GgufTokenizer::from_gguf(&file)?;
-        let mut config = Config::from_gguf(&file, options.context_limit)?;
-        if config.vocab == 0 || config.vocab < tokenizer.vocab_size() {
-            return Err(GenerateError::UnsupportedModel {
-                path: path.to_path_buf(),
-                reason: format!("the tokenizer has {} tokens but the embedding {}", tokenizer.vocab_size(), config.vocab),
-            });
-        }
+        let tokenizer = check_model(&file, &summary)?;
         let threads = options.threads.unwrap_or_else(default_threads).max(1);
         let mut notices = Vec::new();
-
         let device = pick_device(options.device, &mut notices)?;
-        let use_candle = !device.is_cpu()
-            || options.cpu_backend == CpuBackend::Candle
-            || (options.requantize == Requantize::Never && !memory::all_native(&file))
-            || cfg!(not(target_arch = "x86_64"))
-            || file.arch_u64("expert_count").unwrap_or(0) > 1;
-        if use_candle {
-            config.context_length = config.context_length.min(CANDLE_MAX_CONTEXT);
-        }
-        let format = match options.requantize {
-            Requantize::Q8_0 => WeightFormat::AllI8,
-            Requantize::Auto | Requantize::Never => WeightFormat::AsShipped,
-        };
-        let memory = if use_candle {
-            MemoryEstimate::for_candle(&file, &config)
-        } else {
-            MemoryEstimate::for_native(&file, &config, format)
-        };
-        if device.is_cpu()
-            && let Some(available) = memory::available_memory()
-            && memory.total_bytes() > available
-        {
-            return Err(GenerateError::NotEnoughMemory {
-                path: path.to_path_buf(),
-                needed_bytes: memory.total_bytes(),
-                available_bytes: available,
-            });
+        let Plan {
+            config,
+            use_candle,
+            format,
+            memory,
+        } = plan(&file, options, device.is_cpu())?;
+        if device.is_cpu() {
+            memory::ensure_fits(path, &memory, memory::available_memory())?;
         }
 
         let context_length = config.context_length;
         let (engine, backend) = if use_candle {
             let model = CandleModel::load(&file, &device)?;
             let pool = if device.is_cpu() {
-                Some(rayon::ThreadPoolBuilder::new().num_threads(threads).build()?)
+                Some(
+                    rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()?,
+                )
             } else {
                 None
             };
-            let where_ = if device.is_cpu() { format!("cpu, {threads} threads") } else { format!("{device:?}") };
-            (Engine::Candle { model: Box::new(model), pool }, format!("candle ({where_})"))
+            let where_ = if device.is_cpu() {
+                format!("cpu, {threads} threads")
+            } else {
+                format!("{device:?}")
+            };
+            (
+                Engine::Candle {
+                    model: Box::new(model),
+                    pool,
+                },
+                format!("candle ({where_})"),
+            )
         } else {
             let model = NativeModel::load(&file, config, format, threads)?;
             if !model.requantized().is_empty() {
-                let types: std::collections::BTreeSet<&str> = model.requantized().iter().map(|(_, t)| t.name()).collect();
+                let types: std::collections::BTreeSet<&str> =
+                    model.requantized().iter().map(|(_, t)| t.name()).collect();
                 notices.push(format!(
                     "re-quantized {} weight tensors ({}) to Q8_0 for the CPU kernels",
                     model.requantized().len(),
@@ -339,7 +351,13 @@ impl Llm {
                 model.isa().name(),
                 model.weight_bytes() as f64 / (1 << 20) as f64
             );
-            (Engine::Native { model: Box::new(model), state: NativeState::default() }, backend)
+            (
+                Engine::Native {
+                    model: Box::new(model),
+                    state: NativeState::default(),
+                },
+                backend,
+            )
         };
 
         let (chat_template, builtin_template) = choose_template(&summary, &tokenizer, &mut notices);
@@ -355,6 +373,18 @@ impl Llm {
             memory,
             backend,
         })
+    }
+
+    /// What [`Llm::load`] would need in memory for `path` with `options` (on the CPU unless
+    /// `options.device` names a GPU), without loading any weights.
+    pub fn estimate_memory(
+        path: &Path,
+        options: &LoadOptions,
+    ) -> Result<MemoryEstimate, GenerateError> {
+        let file = GgufFile::open(path)?;
+        check_model(&file, &file.summary())?;
+        let on_gpu = matches!(options.device, DeviceChoice::Cuda | DeviceChoice::Metal);
+        Ok(plan(&file, options, !on_gpu)?.memory)
     }
 
     pub fn info(&self) -> &GgufSummary {
@@ -407,7 +437,13 @@ impl Llm {
 
     /// The prompt text for `messages`, as the model will see it (for display and debugging).
     pub fn render_prompt(&self, messages: &[ChatMessage]) -> Result<String, GenerateError> {
-        render_chat(&self.chat_template, messages, true, self.tokenizer.bos_token(), self.tokenizer.eos_token())
+        render_chat(
+            &self.chat_template,
+            messages,
+            true,
+            self.tokenizer.bos_token(),
+            self.tokenizer.eos_token(),
+        )
     }
 
     /// The prompt token ids for `messages`: the template's control tokens count, while message
@@ -465,13 +501,30 @@ impl Llm {
     ) -> Result<Generation, GenerateError> {
         validate(params)?;
         if prompt_ids.is_empty() {
-            return Err(GenerateError::Tokenize { reason: "the prompt is empty".into() });
+            return Err(GenerateError::Tokenize {
+                reason: "the prompt is empty".into(),
+            });
         }
         if prompt_ids.len() >= self.context_length {
-            return Err(GenerateError::PromptTooLong { prompt_tokens: prompt_ids.len(), context_length: self.context_length });
+            return Err(GenerateError::PromptTooLong {
+                prompt_tokens: prompt_ids.len(),
+                context_length: self.context_length,
+            });
         }
-        let mut engine = self.engine.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let result = run_generation(&mut engine, &self.tokenizer, self.context_length, started, prompt_ids, params, on_token, cancel);
+        let mut engine = self
+            .engine
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let result = run_generation(
+            &mut engine,
+            &self.tokenizer,
+            self.context_length,
+            started,
+            prompt_ids,
+            params,
+            on_token,
+            cancel,
+        );
         if result.is_err() {
             engine.reset();
         }
@@ -526,7 +579,11 @@ fn run_generation(
         let recent = &history[history.len().saturating_sub(params.repeat_last_n)..];
         apply_repeat_penalty(&mut logits, params.repeat_penalty, recent);
         let vocab = logits.len();
-        let next = processor.sample(&Tensor::from_vec(std::mem::take(&mut logits), vocab, &Device::Cpu)?)?;
+        let next = processor.sample(&Tensor::from_vec(
+            std::mem::take(&mut logits),
+            vocab,
+            &Device::Cpu,
+        )?)?;
         if first_token_at.is_none() {
             first_token_at = Some(Instant::now());
             generation.first_token_ms = elapsed_ms(started);
@@ -558,17 +615,92 @@ fn run_generation(
     if let Some(first) = first_token_at
         && generation.generated_tokens > 1
     {
-        generation.decode_tokens_per_s = per_second(generation.generated_tokens - 1, elapsed_ms(first));
+        generation.decode_tokens_per_s =
+            per_second(generation.generated_tokens - 1, elapsed_ms(first));
     }
     Ok(generation)
 }
 
+/// Refuses files that are not llama-family models with a tokenizer; returns the tokenizer.
+fn check_model(file: &GgufFile, summary: &GgufSummary) -> Result<GgufTokenizer, GenerateError> {
+    let path = &file.path;
+    if summary.architecture != "llama" {
+        return Err(GenerateError::UnsupportedArchitecture {
+            path: path.clone(),
+            architecture: if summary.architecture.is_empty() {
+                "(none)".into()
+            } else {
+                summary.architecture.clone()
+            },
+        });
+    }
+    let tokenizer = GgufTokenizer::from_gguf(file)?;
+    let unsupported = |reason: String| GenerateError::UnsupportedModel {
+        path: path.clone(),
+        reason,
+    };
+    let Some(embedding) = file.tensor("token_embd.weight") else {
+        return Err(unsupported("tensor token_embd.weight is missing".into()));
+    };
+    let vocab = embedding.rows_and_cols().0;
+    if vocab < tokenizer.vocab_size() {
+        return Err(unsupported(format!(
+            "the tokenizer has {} tokens but the embedding {vocab}",
+            tokenizer.vocab_size()
+        )));
+    }
+    Ok(tokenizer)
+}
+
+/// How a model will be loaded.
+struct Plan {
+    config: Config,
+    use_candle: bool,
+    format: WeightFormat,
+    memory: MemoryEstimate,
+}
+
+fn plan(file: &GgufFile, options: &LoadOptions, on_cpu: bool) -> Result<Plan, GenerateError> {
+    let mut config = Config::from_gguf(file, options.context_limit)?;
+    let use_candle = !on_cpu
+        || options.cpu_backend == CpuBackend::Candle
+        || (options.requantize == Requantize::Never && !memory::all_native(file))
+        || cfg!(not(target_arch = "x86_64"))
+        || file.arch_u64("expert_count").unwrap_or(0) > 1;
+    if use_candle {
+        config.context_length = config.context_length.min(CANDLE_MAX_CONTEXT);
+    }
+    let format = match options.requantize {
+        Requantize::Q8_0 => WeightFormat::AllI8,
+        Requantize::Auto | Requantize::Never => WeightFormat::AsShipped,
+    };
+    let memory = if use_candle {
+        MemoryEstimate::for_candle(file, &config)
+    } else {
+        MemoryEstimate::for_native(file, &config, format)
+    };
+    Ok(Plan {
+        config,
+        use_candle,
+        format,
+        memory,
+    })
+}
+
 fn per_second(count: usize, ms: f64) -> f64 {
-    if ms > 0.0 { count as f64 * 1000.0 / ms } else { 0.0 }
+    if ms > 0.0 {
+        count as f64 * 1000.0 / ms
+    } else {
+        0.0
+    }
 }
 
 fn validate(params: &SamplingParams) -> Result<(), GenerateError> {
-    let bad = |reason: &str| Err(GenerateError::BadSamplingParams { reason: reason.into() });
+    let bad = |reason: &str| {
+        Err(GenerateError::BadSamplingParams {
+            reason: reason.into(),
+        })
+    };
     if !params.temperature.is_finite() || params.temperature < 0.0 {
         return bad("temperature must be 0 or more");
     }
@@ -587,9 +719,19 @@ fn sampling(params: &SamplingParams) -> Sampling {
         return Sampling::ArgMax;
     }
     match (params.top_k > 0, params.top_p < 1.0) {
-        (true, true) => Sampling::TopKThenTopP { k: params.top_k, p: params.top_p, temperature },
-        (true, false) => Sampling::TopK { k: params.top_k, temperature },
-        (false, true) => Sampling::TopP { p: params.top_p, temperature },
+        (true, true) => Sampling::TopKThenTopP {
+            k: params.top_k,
+            p: params.top_p,
+            temperature,
+        },
+        (true, false) => Sampling::TopK {
+            k: params.top_k,
+            temperature,
+        },
+        (false, true) => Sampling::TopP {
+            p: params.top_p,
+            temperature,
+        },
         (false, false) => Sampling::All { temperature },
     }
 }
@@ -605,7 +747,11 @@ fn apply_repeat_penalty(logits: &mut [f32], penalty: f32, recent: &[u32]) {
         if seen.insert(token)
             && let Some(logit) = logits.get_mut(token as usize)
         {
-            *logit = if *logit >= 0.0 { *logit / penalty } else { *logit * penalty };
+            *logit = if *logit >= 0.0 {
+                *logit / penalty
+            } else {
+                *logit * penalty
+            };
         }
     }
 }
@@ -615,8 +761,11 @@ fn default_threads() -> usize {
 }
 
 fn pick_device(choice: DeviceChoice, notices: &mut Vec<String>) -> Result<Device, GenerateError> {
-    let cuda = || Device::new_cuda(0).map_err(|error| unavailable("cuda", cfg!(feature = "cuda"), error));
-    let metal = || Device::new_metal(0).map_err(|error| unavailable("metal", cfg!(feature = "metal"), error));
+    let cuda =
+        || Device::new_cuda(0).map_err(|error| unavailable("cuda", cfg!(feature = "cuda"), error));
+    let metal = || {
+        Device::new_metal(0).map_err(|error| unavailable("metal", cfg!(feature = "metal"), error))
+    };
     match choice {
         DeviceChoice::Cpu => Ok(Device::Cpu),
         DeviceChoice::Cuda => cuda(),
@@ -641,18 +790,39 @@ fn pick_device(choice: DeviceChoice, notices: &mut Vec<String>) -> Result<Device
 }
 
 fn unavailable(device: &'static str, compiled: bool, error: candle_core::Error) -> GenerateError {
-    let reason = if compiled { error.to_string() } else { format!("this build has no {device} support") };
+    let reason = if compiled {
+        error.to_string()
+    } else {
+        format!("this build has no {device} support")
+    };
     GenerateError::DeviceUnavailable { device, reason }
 }
 
 /// The model's own template when it renders a probe conversation and keeps contents apart;
 /// otherwise the built-in one that fits its vocabulary.
-fn choose_template(summary: &GgufSummary, tokenizer: &GgufTokenizer, notices: &mut Vec<String>) -> (String, Option<BuiltinTemplate>) {
-    let probe = [ChatMessage::system("s"), ChatMessage::user("u"), ChatMessage::assistant("a"), ChatMessage::user("v")];
+fn choose_template(
+    summary: &GgufSummary,
+    tokenizer: &GgufTokenizer,
+    notices: &mut Vec<String>,
+) -> (String, Option<BuiltinTemplate>) {
+    let probe = [
+        ChatMessage::system("s"),
+        ChatMessage::user("u"),
+        ChatMessage::assistant("a"),
+        ChatMessage::user("v"),
+    ];
     if let Some(template) = &summary.chat_template {
-        match template::render_chat_pieces(template, &probe, true, tokenizer.bos_token(), tokenizer.eos_token()) {
+        match template::render_chat_pieces(
+            template,
+            &probe,
+            true,
+            tokenizer.bos_token(),
+            tokenizer.eos_token(),
+        ) {
             Ok(_) => return (template.clone(), None),
-            Err(error) => notices.push(format!("the model's chat template is unusable ({error}); using a built-in one")),
+            Err(error) => notices.push(format!(
+                "the model's chat template is unusable ({error}); using a built-in one"
+            )),
         }
     }
     let builtin = BuiltinTemplate::for_vocabulary(
@@ -666,6 +836,71 @@ fn choose_template(summary: &GgufSummary, tokenizer: &GgufTokenizer, notices: &m
 mod tests {
     use super::*;
 
+    fn load_built(metadata: &[(&str, gguf::testing::Value<'_>)]) -> Result<Llm, GenerateError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("built.gguf");
+        let embedding = gguf::testing::Tensor {
+            name: "token_embd.weight",
+            dims: vec![64, 3],
+            type_id: 0,
+            data: vec![0; 64 * 3 * 4],
+        };
+        std::fs::write(&path, gguf::testing::build(metadata, &[embedding])).unwrap();
+        Llm::load(&path, &LoadOptions::default())
+    }
+
+    #[test]
+    fn refuses_other_architectures_and_absurd_hyper_parameters() {
+        use gguf::testing::Value;
+        let message = load_built(&[("general.architecture", Value::Str("gpt2"))])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains(
+                "unsupported model architecture gpt2 (Docent runs llama-family GGUF models)"
+            ),
+            "{message}"
+        );
+        let message = load_built(&[]).unwrap_err().to_string();
+        assert!(
+            message.contains("unsupported model architecture (none)"),
+            "{message}"
+        );
+        let tokenizer = [
+            ("general.architecture", Value::Str("llama")),
+            ("tokenizer.ggml.model", Value::Str("gpt2")),
+            (
+                "tokenizer.ggml.tokens",
+                Value::Strings(vec!["a".into(), "b".into(), "ab".into()]),
+            ),
+            ("tokenizer.ggml.merges", Value::Strings(vec!["a b".into()])),
+        ];
+        let hyper = |context: u64| {
+            [
+                ("llama.block_count", Value::U32(1)),
+                ("llama.embedding_length", Value::U32(64)),
+                ("llama.attention.head_count", Value::U32(2)),
+                ("llama.feed_forward_length", Value::U32(64)),
+                ("llama.context_length", Value::U64(context)),
+            ]
+        };
+        for (context, expected) in [
+            (u64::MAX, "implausible context length"),
+            (0, "implausible context length"),
+            (512, "tensor blk.0.attn_norm.weight is missing"),
+        ] {
+            let metadata: Vec<_> = tokenizer.iter().cloned().chain(hyper(context)).collect();
+            let message = load_built(&metadata).unwrap_err().to_string();
+            assert!(message.contains(expected), "context {context}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_loaded_model_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Llm>();
+    }
+
     #[test]
     fn repeat_penalty_moves_seen_tokens_down_once() {
         let mut logits = vec![2.0, -2.0, 1.0, 0.5];
@@ -677,15 +912,46 @@ mod tests {
 
     #[test]
     fn sampling_params_pick_the_sampler_and_are_validated() {
-        let params = |temperature: f64, top_k: usize, top_p: f64| SamplingParams { temperature, top_k, top_p, ..SamplingParams::default() };
-        assert!(matches!(sampling(&SamplingParams::default()), Sampling::ArgMax));
-        assert!(matches!(sampling(&params(0.8, 40, 0.9)), Sampling::TopKThenTopP { k: 40, .. }));
-        assert!(matches!(sampling(&params(0.8, 0, 0.9)), Sampling::TopP { .. }));
-        assert!(matches!(sampling(&params(0.8, 10, 1.0)), Sampling::TopK { k: 10, .. }));
-        assert!(matches!(sampling(&params(0.8, 0, 1.0)), Sampling::All { .. }));
-        for bad in [params(-1.0, 0, 1.0), params(f64::NAN, 0, 1.0), params(0.5, 0, 0.0), params(0.5, 0, 1.5)] {
+        let params = |temperature: f64, top_k: usize, top_p: f64| SamplingParams {
+            temperature,
+            top_k,
+            top_p,
+            ..SamplingParams::default()
+        };
+        assert!(matches!(
+            sampling(&SamplingParams::default()),
+            Sampling::ArgMax
+        ));
+        assert!(matches!(
+            sampling(&params(0.8, 40, 0.9)),
+            Sampling::TopKThenTopP { k: 40, .. }
+        ));
+        assert!(matches!(
+            sampling(&params(0.8, 0, 0.9)),
+            Sampling::TopP { .. }
+        ));
+        assert!(matches!(
+            sampling(&params(0.8, 10, 1.0)),
+            Sampling::TopK { k: 10, .. }
+        ));
+        assert!(matches!(
+            sampling(&params(0.8, 0, 1.0)),
+            Sampling::All { .. }
+        ));
+        for bad in [
+            params(-1.0, 0, 1.0),
+            params(f64::NAN, 0, 1.0),
+            params(0.5, 0, 0.0),
+            params(0.5, 0, 1.5),
+        ] {
             assert!(validate(&bad).is_err(), "{bad:?}");
         }
-        assert!(validate(&SamplingParams { repeat_penalty: 0.0, ..SamplingParams::default() }).is_err());
+        assert!(
+            validate(&SamplingParams {
+                repeat_penalty: 0.0,
+                ..SamplingParams::default()
+            })
+            .is_err()
+        );
     }
 }

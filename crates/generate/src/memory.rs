@@ -1,6 +1,9 @@
 //! How much memory a model will take once loaded, and how much the machine has, so that a model
 //! larger than RAM is refused with a message instead of taking the machine down.
 
+use std::path::Path;
+
+use crate::GenerateError;
 use crate::gguf::{GgmlType, GgufFile};
 use crate::native::{Config, WeightFormat, packed_bytes, runs_natively};
 
@@ -48,8 +51,15 @@ impl MemoryEstimate {
         let mut weights_bytes = 0u64;
         for tensor in &file.tensors {
             let as_f32 = tensor.name == "token_embd.weight"
-                || matches!(tensor.ggml_type, GgmlType::F16 | GgmlType::BF16 | GgmlType::F32);
-            weights_bytes += if as_f32 { tensor.n_elements * 4 } else { tensor.n_bytes };
+                || matches!(
+                    tensor.ggml_type,
+                    GgmlType::F16 | GgmlType::BF16 | GgmlType::F32
+                );
+            weights_bytes += if as_f32 {
+                tensor.n_elements * 4
+            } else {
+                tensor.n_bytes
+            };
             if tensor.name == "token_embd.weight" && file.tensor("output.weight").is_none() {
                 // Tied output: candle keeps the quantized copy too.
                 weights_bytes += tensor.n_bytes;
@@ -65,7 +75,28 @@ impl MemoryEstimate {
 
 /// Whether every weight matrix of `file` runs on Docent's kernels without re-quantization.
 pub fn all_native(file: &GgufFile) -> bool {
-    file.tensors.iter().filter(|t| t.dims.len() >= 2).all(|t| runs_natively(t.ggml_type))
+    file.tensors
+        .iter()
+        .filter(|t| t.dims.len() >= 2)
+        .all(|t| runs_natively(t.ggml_type))
+}
+
+/// Refuses a model whose estimate exceeds the memory available (when the system says).
+pub fn ensure_fits(
+    path: &Path,
+    estimate: &MemoryEstimate,
+    available_bytes: Option<u64>,
+) -> Result<(), GenerateError> {
+    match available_bytes {
+        Some(available_bytes) if estimate.total_bytes() > available_bytes => {
+            Err(GenerateError::NotEnoughMemory {
+                path: path.to_path_buf(),
+                needed_bytes: estimate.total_bytes(),
+                available_bytes,
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `MemAvailable` from /proc/meminfo; `None` where the system does not say.
@@ -75,7 +106,9 @@ pub fn available_memory() -> Option<u64> {
 }
 
 fn parse_mem_available(meminfo: &str) -> Option<u64> {
-    let line = meminfo.lines().find(|line| line.starts_with("MemAvailable:"))?;
+    let line = meminfo
+        .lines()
+        .find(|line| line.starts_with("MemAvailable:"))?;
     let mut fields = line.split_whitespace().skip(1);
     let value: u64 = fields.next()?.parse().ok()?;
     match fields.next() {
@@ -90,11 +123,38 @@ mod tests {
 
     #[test]
     fn reads_mem_available() {
-        let check = |text: &str, expected: Option<u64>| assert_eq!(parse_mem_available(text), expected, "{text:?}");
-        check("MemTotal:       24000000 kB\nMemFree:  100 kB\nMemAvailable:   22000000 kB\n", Some(22_000_000 * 1024));
+        let check = |text: &str, expected: Option<u64>| {
+            assert_eq!(parse_mem_available(text), expected, "{text:?}")
+        };
+        check(
+            "MemTotal:       24000000 kB\nMemFree:  100 kB\nMemAvailable:   22000000 kB\n",
+            Some(22_000_000 * 1024),
+        );
         check("MemTotal: 1 kB\n", None);
         check("MemAvailable: lots kB\n", None);
         check("MemAvailable: 5 MB\n", None);
         assert!(available_memory().is_some_and(|bytes| bytes > 0));
+    }
+
+    #[test]
+    fn refuses_a_model_larger_than_memory() {
+        let estimate = MemoryEstimate {
+            weights_bytes: 7 << 30,
+            kv_cache_bytes: 1 << 30,
+            overhead_bytes: OVERHEAD_BYTES,
+        };
+        let path = Path::new("big.gguf");
+        let message = ensure_fits(path, &estimate, Some(4 << 30))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            message,
+            "big.gguf needs about 8392 MiB of memory but only 4096 MiB are available: close other programs or choose a smaller model"
+        );
+        assert!(ensure_fits(path, &estimate, Some(16 << 30)).is_ok());
+        assert!(
+            ensure_fits(path, &estimate, None).is_ok(),
+            "unknown memory does not block loading"
+        );
     }
 }

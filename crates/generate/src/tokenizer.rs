@@ -17,17 +17,17 @@
 
 use std::collections::HashMap;
 
+use tokenizers::decoders::DecoderWrapper;
 use tokenizers::decoders::byte_fallback::ByteFallback;
 use tokenizers::decoders::fuse::Fuse;
 use tokenizers::decoders::strip::Strip;
-use tokenizers::decoders::DecoderWrapper;
 use tokenizers::models::bpe::{BPE, Vocab};
 use tokenizers::normalizers::replace::Replace;
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
-use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::{SplitDelimiterBehavior, Tokenizer};
 
 use crate::GenerateError;
@@ -40,7 +40,13 @@ const LLAMA3_SPLIT_REGEX: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}
 const SPM_SPACE: char = '\u{2581}';
 
 /// Token names that end a turn in the chat formats Docent knows, whatever the metadata says.
-const STOP_TOKEN_NAMES: [&str; 5] = ["<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<|endoftext|>", "</s>"];
+const STOP_TOKEN_NAMES: [&str; 5] = [
+    "<|im_end|>",
+    "<|eot_id|>",
+    "<|end_of_text|>",
+    "<|endoftext|>",
+    "</s>",
+];
 
 /// llama.cpp's token types (`tokenizer.ggml.token_type`).
 const TOKEN_TYPE_CONTROL: i64 = 3;
@@ -97,8 +103,13 @@ impl std::fmt::Debug for GgufTokenizer {
 impl GgufTokenizer {
     /// Builds the tokenizer from `tokenizer.ggml.*` metadata.
     pub fn from_gguf(file: &GgufFile) -> Result<Self, GenerateError> {
-        let bad = |reason: String| GenerateError::BadTokenizer { path: file.path.clone(), reason };
-        let model = file.get_str("tokenizer.ggml.model").ok_or_else(|| bad("no tokenizer.ggml.model".into()))?;
+        let bad = |reason: String| GenerateError::BadTokenizer {
+            path: file.path.clone(),
+            reason,
+        };
+        let model = file
+            .get_str("tokenizer.ggml.model")
+            .ok_or_else(|| bad("no tokenizer.ggml.model".into()))?;
         let tokens: Vec<String> = match file.get_array("tokenizer.ggml.tokens") {
             Some(crate::gguf::MetaArray::String(tokens)) if !tokens.is_empty() => tokens.clone(),
             _ => return Err(bad("no tokenizer.ggml.tokens".into())),
@@ -106,9 +117,14 @@ impl GgufTokenizer {
         let n_tokens = tokens.len();
         let token_types = match file.get_array("tokenizer.ggml.token_type") {
             Some(array) => {
-                let types = array.to_i64_vec().ok_or_else(|| bad("tokenizer.ggml.token_type is not integers".into()))?;
+                let types = array
+                    .to_i64_vec()
+                    .ok_or_else(|| bad("tokenizer.ggml.token_type is not integers".into()))?;
                 if types.len() != n_tokens {
-                    return Err(bad(format!("{} token types for {n_tokens} tokens", types.len())));
+                    return Err(bad(format!(
+                        "{} token types for {n_tokens} tokens",
+                        types.len()
+                    )));
                 }
                 types
             }
@@ -132,26 +148,44 @@ impl GgufTokenizer {
                     _ => return Err(bad("a gpt2 tokenizer without tokenizer.ggml.merges".into())),
                 };
                 let pre = file.get_str("tokenizer.ggml.pre").unwrap_or("default");
-                (build_byte_level_bpe(&tokens, merges, pre).map_err(bad)?, Vocabulary::ByteLevelBpe)
+                (
+                    build_byte_level_bpe(&tokens, merges, pre).map_err(bad)?,
+                    Vocabulary::ByteLevelBpe,
+                )
             }
             "llama" => {
                 let scores = match file.get_array("tokenizer.ggml.scores") {
-                    Some(array) => array.to_f32_vec().ok_or_else(|| bad("tokenizer.ggml.scores is not floats".into()))?,
+                    Some(array) => array
+                        .to_f32_vec()
+                        .ok_or_else(|| bad("tokenizer.ggml.scores is not floats".into()))?,
                     None => vec![0.0; n_tokens],
                 };
                 if scores.len() != n_tokens {
-                    return Err(bad(format!("{} token scores for {n_tokens} tokens", scores.len())));
+                    return Err(bad(format!(
+                        "{} token scores for {n_tokens} tokens",
+                        scores.len()
+                    )));
                 }
                 let unknown = token_id("tokenizer.ggml.unknown_token_id")?;
-                let add_space_prefix =
-                    file.get("tokenizer.ggml.add_space_prefix").and_then(|v| v.as_bool()).unwrap_or(true);
-                let inner = build_sentencepiece_bpe(&tokens, &scores, &token_types, unknown).map_err(bad)?;
+                let add_space_prefix = file
+                    .get("tokenizer.ggml.add_space_prefix")
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(true);
+                let inner = build_sentencepiece_bpe(&tokens, &scores, &token_types, unknown)
+                    .map_err(bad)?;
                 (inner, Vocabulary::SentencePiece { add_space_prefix })
             }
-            other => return Err(bad(format!("unsupported tokenizer model {other:?} (Docent reads gpt2 and llama)"))),
+            other => {
+                return Err(bad(format!(
+                    "unsupported tokenizer model {other:?} (Docent reads gpt2 and llama)"
+                )));
+            }
         };
 
-        let is_control: Vec<bool> = token_types.iter().map(|&t| t == TOKEN_TYPE_CONTROL).collect();
+        let is_control: Vec<bool> = token_types
+            .iter()
+            .map(|&t| t == TOKEN_TYPE_CONTROL)
+            .collect();
         let mut template_tokens: Vec<(String, u32)> = token_types
             .iter()
             .enumerate()
@@ -175,7 +209,17 @@ impl GgufTokenizer {
             .and_then(|v| v.as_bool())
             .unwrap_or(matches!(vocabulary, Vocabulary::SentencePiece { .. }));
 
-        Ok(Self { inner, vocabulary, tokens, template_tokens, is_control, stop_ids, bos_id, eos_id, add_bos })
+        Ok(Self {
+            inner,
+            vocabulary,
+            tokens,
+            template_tokens,
+            is_control,
+            stop_ids,
+            bos_id,
+            eos_id,
+            add_bos,
+        })
     }
 
     /// Encodes untrusted text: every id is an ordinary token, whatever the text contains.
@@ -195,15 +239,17 @@ impl GgufTokenizer {
             && let Some(bos) = self.bos_id
         {
             let starts_with_bos = match segments.first() {
-                Some(Segment::Template(text)) => text.starts_with(self.tokens[bos as usize].as_str()),
+                Some(Segment::Template(text)) => {
+                    text.starts_with(self.tokens[bos as usize].as_str())
+                }
                 _ => false,
             };
             if !starts_with_bos {
                 ids.push(bos);
             }
         }
-        // Text after a control token (or at the very start) is a fresh SentencePiece "sentence".
-        let mut after_control = true;
+        // A run of text always starts at the beginning or right after a control token: a fresh
+        // SentencePiece "sentence" that gets its leading space (llama.cpp does the same).
         let mut run = String::new();
         for segment in segments {
             match *segment {
@@ -213,11 +259,10 @@ impl GgufTokenizer {
                     while let Some((start, len, id)) = self.find_template_token(rest) {
                         run.push_str(&rest[..start]);
                         if !run.is_empty() {
-                            ids.extend(self.encode_run(&run, after_control)?);
+                            ids.extend(self.encode_run(&run, true)?);
                             run.clear();
                         }
                         ids.push(id);
-                        after_control = true;
                         rest = &rest[start + len..];
                     }
                     run.push_str(rest);
@@ -225,7 +270,7 @@ impl GgufTokenizer {
             }
         }
         if !run.is_empty() {
-            ids.extend(self.encode_run(&run, after_control)?);
+            ids.extend(self.encode_run(&run, true)?);
         }
         Ok(ids)
     }
@@ -266,13 +311,18 @@ impl GgufTokenizer {
                 self.inner.encode_fast(escaped.as_str(), false)
             }
         }
-        .map_err(|error| GenerateError::Tokenize { reason: error.to_string() })?;
+        .map_err(|error| GenerateError::Tokenize {
+            reason: error.to_string(),
+        })?;
         let ids = encoding.get_ids().to_vec();
         // The inner tokenizer has no added tokens, but a vocabulary could still map a merge
         // result onto a control token's string; refuse rather than let text drive the model.
         if let Some(&id) = ids.iter().find(|&&id| self.is_control(id)) {
             return Err(GenerateError::Tokenize {
-                reason: format!("text encoded to control token {id} ({:?})", self.tokens[id as usize]),
+                reason: format!(
+                    "text encoded to control token {id} ({:?})",
+                    self.tokens[id as usize]
+                ),
             });
         }
         Ok(ids)
@@ -280,13 +330,26 @@ impl GgufTokenizer {
 
     /// Text of `ids`, control tokens left out.
     pub fn decode(&self, ids: &[u32]) -> Result<String, GenerateError> {
-        let visible: Vec<u32> = ids.iter().copied().filter(|&id| !self.is_control(id)).collect();
-        self.inner.decode(&visible, false).map_err(|error| GenerateError::Tokenize { reason: error.to_string() })
+        let visible: Vec<u32> = ids
+            .iter()
+            .copied()
+            .filter(|&id| !self.is_control(id))
+            .collect();
+        self.inner
+            .decode(&visible, false)
+            .map_err(|error| GenerateError::Tokenize {
+                reason: error.to_string(),
+            })
     }
 
     /// A streaming decoder for generated tokens.
     pub fn stream(&self) -> TokenStream<'_> {
-        TokenStream { tokenizer: self, ids: Vec::new(), prefix_offset: 0, read_offset: 0 }
+        TokenStream {
+            tokenizer: self,
+            ids: Vec::new(),
+            prefix_offset: 0,
+            read_offset: 0,
+        }
     }
 
     pub fn is_control(&self, id: u32) -> bool {
@@ -317,12 +380,14 @@ impl GgufTokenizer {
 
     /// The BOS token's text, for chat templates (`{{ bos_token }}`); empty when there is none.
     pub fn bos_token(&self) -> &str {
-        self.bos_id.map_or("", |id| self.tokens[id as usize].as_str())
+        self.bos_id
+            .map_or("", |id| self.tokens[id as usize].as_str())
     }
 
     /// The EOS token's text, for chat templates (`{{ eos_token }}`); empty when there is none.
     pub fn eos_token(&self) -> &str {
-        self.eos_id.map_or("", |id| self.tokens[id as usize].as_str())
+        self.eos_id
+            .map_or("", |id| self.tokens[id as usize].as_str())
     }
 
     /// The vocabulary entry of `id` (byte-level or `▁` encoded, as stored in the model).
@@ -332,7 +397,10 @@ impl GgufTokenizer {
 
     /// The id of a vocabulary entry, e.g. `<|im_start|>`.
     pub fn token_id(&self, text: &str) -> Option<u32> {
-        self.tokens.iter().position(|t| t == text).map(|id| id as u32)
+        self.tokens
+            .iter()
+            .position(|t| t == text)
+            .map(|id| id as u32)
     }
 
     pub fn vocab_size(&self) -> usize {
@@ -364,9 +432,14 @@ impl TokenStream<'_> {
             return Ok(None);
         }
         self.ids.push(id);
-        let emitted = self.tokenizer.decode(&self.ids[self.prefix_offset..self.read_offset])?;
+        let emitted = self
+            .tokenizer
+            .decode(&self.ids[self.prefix_offset..self.read_offset])?;
         let all = self.tokenizer.decode(&self.ids[self.prefix_offset..])?;
-        if all.len() > emitted.len() && !all.ends_with('\u{FFFD}') && all.is_char_boundary(emitted.len()) {
+        if all.len() > emitted.len()
+            && !all.ends_with('\u{FFFD}')
+            && all.is_char_boundary(emitted.len())
+        {
             let new_text = all[emitted.len()..].to_string();
             self.prefix_offset = self.read_offset;
             self.read_offset = self.ids.len();
@@ -381,7 +454,9 @@ impl TokenStream<'_> {
         if self.read_offset == self.ids.len() {
             return Ok(None);
         }
-        let emitted = self.tokenizer.decode(&self.ids[self.prefix_offset..self.read_offset])?;
+        let emitted = self
+            .tokenizer
+            .decode(&self.ids[self.prefix_offset..self.read_offset])?;
         let all = self.tokenizer.decode(&self.ids[self.prefix_offset..])?;
         self.prefix_offset = self.read_offset;
         self.read_offset = self.ids.len();
@@ -405,25 +480,53 @@ fn byte_level_pre_tokenizer(pre: &str) -> Result<PreTokenizerWrapper, String> {
             PreTokenizerWrapper::ByteLevel(byte_level(false, true)),
         ])),
         "llama-bpe" | "llama3" | "llama-v3" => {
-            let split = Split::new(SplitPattern::Regex(LLAMA3_SPLIT_REGEX.into()), SplitDelimiterBehavior::Isolated, false)
-                .map_err(|error| format!("cannot compile the llama3 pre-tokenizer: {error}"))?;
+            let split = Split::new(
+                SplitPattern::Regex(LLAMA3_SPLIT_REGEX.into()),
+                SplitDelimiterBehavior::Isolated,
+                false,
+            )
+            .map_err(|error| format!("cannot compile the llama3 pre-tokenizer: {error}"))?;
             PreTokenizerWrapper::Sequence(Sequence::new(vec![
                 PreTokenizerWrapper::Split(split),
                 PreTokenizerWrapper::ByteLevel(byte_level(false, false)),
             ]))
         }
         other => {
-            tracing::debug!(pre = other, "unknown tokenizer.ggml.pre: using the GPT-2 byte-level split");
+            tracing::debug!(
+                pre = other,
+                "unknown tokenizer.ggml.pre: using the GPT-2 byte-level split"
+            );
             PreTokenizerWrapper::ByteLevel(byte_level(false, true))
         }
     })
 }
 
-fn build_byte_level_bpe(tokens: &[String], merges: &[String], pre: &str) -> Result<Tokenizer, String> {
-    let vocab: Vocab = tokens.iter().enumerate().map(|(id, token)| (token.clone(), id as u32)).collect();
+fn build_byte_level_bpe(
+    tokens: &[String],
+    merges: &[String],
+    pre: &str,
+) -> Result<Tokenizer, String> {
+    let vocab: Vocab = tokens
+        .iter()
+        .enumerate()
+        .map(|(id, token)| (token.clone(), id as u32))
+        .collect();
     let mut pairs = Vec::with_capacity(merges.len());
     for merge in merges {
-        let (left, right) = merge.split_once(' ').ok_or_else(|| format!("merge {merge:?} has no space"))?;
+        let (left, right) = merge
+            .split_once(' ')
+            .ok_or_else(|| format!("merge {merge:?} has no space"))?;
+        // tokenizers panics on a merge whose result is longer than every token, so every merge
+        // is checked against the vocabulary first.
+        let merged = format!("{left}{right}");
+        if [left, right, merged.as_str()]
+            .iter()
+            .any(|piece| !vocab.contains_key(*piece))
+        {
+            return Err(format!(
+                "merge {merge:?} uses or makes a token outside the vocabulary"
+            ));
+        }
         pairs.push((left.to_string(), right.to_string()));
     }
     let bpe = BPE::builder()
@@ -444,7 +547,12 @@ fn build_sentencepiece_bpe(
     token_types: &[i64],
     unknown: Option<u32>,
 ) -> Result<Tokenizer, String> {
-    let mergeable = |id: usize| !matches!(token_types[id], TOKEN_TYPE_CONTROL | TOKEN_TYPE_UNKNOWN | TOKEN_TYPE_BYTE);
+    let mergeable = |id: usize| {
+        !matches!(
+            token_types[id],
+            TOKEN_TYPE_CONTROL | TOKEN_TYPE_UNKNOWN | TOKEN_TYPE_BYTE
+        )
+    };
     let mut ids_by_piece: HashMap<&str, usize> = HashMap::new();
     for (id, token) in tokens.iter().enumerate() {
         ids_by_piece.entry(token.as_str()).or_insert(id);
@@ -469,16 +577,28 @@ fn build_sentencepiece_bpe(
     }
     // Stable: equal scores keep vocabulary order.
     merges.sort_by(|a, b| b.2.total_cmp(&a.2));
-    let pairs = merges.into_iter().map(|(l, r, _)| (tokens[l].clone(), tokens[r].clone())).collect();
-    let vocab: Vocab = tokens.iter().enumerate().map(|(id, token)| (token.clone(), id as u32)).collect();
-    let mut builder = BPE::builder().vocab_and_merges(vocab, pairs).byte_fallback(true).fuse_unk(true);
+    let pairs = merges
+        .into_iter()
+        .map(|(l, r, _)| (tokens[l].clone(), tokens[r].clone()))
+        .collect();
+    let vocab: Vocab = tokens
+        .iter()
+        .enumerate()
+        .map(|(id, token)| (token.clone(), id as u32))
+        .collect();
+    let mut builder = BPE::builder()
+        .vocab_and_merges(vocab, pairs)
+        .byte_fallback(true)
+        .fuse_unk(true);
     if let Some(unknown) = unknown {
         builder = builder.unk_token(tokens[unknown as usize].clone());
     }
-    let bpe = builder.build().map_err(|error| format!("cannot build the SentencePiece model: {error}"))?;
+    let bpe = builder
+        .build()
+        .map_err(|error| format!("cannot build the SentencePiece model: {error}"))?;
     let mut tokenizer = Tokenizer::new(bpe);
-    let to_space =
-        Replace::new(SPM_SPACE.to_string(), " ").map_err(|error| format!("cannot build the decoder: {error}"))?;
+    let to_space = Replace::new(SPM_SPACE.to_string(), " ")
+        .map_err(|error| format!("cannot build the decoder: {error}"))?;
     tokenizer.with_decoder(Some(tokenizers::decoders::sequence::Sequence::new(vec![
         DecoderWrapper::Replace(to_space),
         DecoderWrapper::ByteFallback(ByteFallback::new()),
@@ -551,7 +671,9 @@ mod tests {
     }
 
     fn pieces(tokenizer: &GgufTokenizer, ids: &[u32]) -> Vec<String> {
-        ids.iter().map(|&id| tokenizer.token_text(id).unwrap().to_string()).collect()
+        ids.iter()
+            .map(|&id| tokenizer.token_text(id).unwrap().to_string())
+            .collect()
     }
 
     #[test]
@@ -560,7 +682,11 @@ mod tests {
         let check = |text: &str, expected: &[&str]| {
             let ids = tokenizer.encode_text(text).unwrap();
             assert_eq!(pieces(&tokenizer, &ids), expected, "{text:?}");
-            assert_eq!(tokenizer.decode(&ids).unwrap(), text, "round trip of {text:?}");
+            assert_eq!(
+                tokenizer.decode(&ids).unwrap(),
+                text,
+                "round trip of {text:?}"
+            );
         };
         check("Hello world", &["▁Hello", "▁world"]);
         check("Hello", &["▁Hello"]);
@@ -571,12 +697,23 @@ mod tests {
     #[test]
     fn sentencepiece_prompt_adds_bos_and_a_space_after_control_tokens() {
         let tokenizer = sentencepiece();
-        let ids = tokenizer.encode_prompt(&[Segment::Template("Hello</s>"), Segment::Untrusted("world")]).unwrap();
-        assert_eq!(pieces(&tokenizer, &ids), ["<s>", "▁Hello", "</s>", "▁world"]);
+        let ids = tokenizer
+            .encode_prompt(&[Segment::Template("Hello</s>"), Segment::Untrusted("world")])
+            .unwrap();
+        assert_eq!(
+            pieces(&tokenizer, &ids),
+            ["<s>", "▁Hello", "</s>", "▁world"]
+        );
         // Untrusted text naming a control token stays text.
-        let ids = tokenizer.encode_prompt(&[Segment::Untrusted("</s>")]).unwrap();
+        let ids = tokenizer
+            .encode_prompt(&[Segment::Untrusted("</s>")])
+            .unwrap();
         assert_eq!(ids[0], 1);
-        assert!(ids[1..].iter().all(|&id| !tokenizer.is_control(id)), "{:?}", pieces(&tokenizer, &ids));
+        assert!(
+            ids[1..].iter().all(|&id| !tokenizer.is_control(id)),
+            "{:?}",
+            pieces(&tokenizer, &ids)
+        );
     }
 
     #[test]
@@ -595,7 +732,10 @@ mod tests {
         }
         // The C3 byte alone emits nothing; the A9 byte completes "é".
         assert_eq!(pieces_out.concat(), "Hé Hello");
-        assert!(pieces_out.iter().all(|p| !p.contains('\u{FFFD}')), "{pieces_out:?}");
+        assert!(
+            pieces_out.iter().all(|p| !p.contains('\u{FFFD}')),
+            "{pieces_out:?}"
+        );
         assert!(pieces_out.contains(&"é".to_string()), "{pieces_out:?}");
         // Control tokens never show.
         let mut stream = tokenizer.stream();
@@ -607,18 +747,43 @@ mod tests {
         let check = |metadata: &[(&str, Value<'_>)], expected: &str| {
             let file = parse(build(metadata, &[]));
             let message = GgufTokenizer::from_gguf(&file).unwrap_err().to_string();
-            assert!(message.contains(expected), "{message:?} does not contain {expected:?}");
+            assert!(
+                message.contains(expected),
+                "{message:?} does not contain {expected:?}"
+            );
         };
         check(&[], "no tokenizer.ggml.model");
-        check(&[("tokenizer.ggml.model", Value::Str("gpt2"))], "no tokenizer.ggml.tokens");
         check(
-            &[("tokenizer.ggml.model", Value::Str("gpt2")), ("tokenizer.ggml.tokens", Value::Strings(vec!["a".into()]))],
+            &[("tokenizer.ggml.model", Value::Str("gpt2"))],
+            "no tokenizer.ggml.tokens",
+        );
+        check(
+            &[
+                ("tokenizer.ggml.model", Value::Str("gpt2")),
+                ("tokenizer.ggml.tokens", Value::Strings(vec!["a".into()])),
+            ],
             "without tokenizer.ggml.merges",
         );
         check(
-            &[("tokenizer.ggml.model", Value::Str("bert")), ("tokenizer.ggml.tokens", Value::Strings(vec!["a".into()]))],
+            &[
+                ("tokenizer.ggml.model", Value::Str("bert")),
+                ("tokenizer.ggml.tokens", Value::Strings(vec!["a".into()])),
+            ],
             "unsupported tokenizer model",
         );
+        for merge in ["a b", "a c", "ab"] {
+            check(
+                &[
+                    ("tokenizer.ggml.model", Value::Str("gpt2")),
+                    (
+                        "tokenizer.ggml.tokens",
+                        Value::Strings(vec!["a".into(), "b".into()]),
+                    ),
+                    ("tokenizer.ggml.merges", Value::Strings(vec![merge.into()])),
+                ],
+                "merge",
+            );
+        }
         check(
             &[
                 ("tokenizer.ggml.model", Value::Str("llama")),

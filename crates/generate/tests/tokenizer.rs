@@ -19,13 +19,18 @@ struct Case {
 }
 
 fn fixture() -> Fixture {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/generate/tokenizer_reference.json");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/generate/tokenizer_reference.json");
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
 fn tokenizer() -> GgufTokenizer {
     let path = default_model_path();
-    assert!(path.is_file(), "the default model {} is missing: run scripts/setup to fetch it", path.display());
+    assert!(
+        path.is_file(),
+        "the default model {} is missing: run scripts/setup to fetch it",
+        path.display()
+    );
     GgufTokenizer::from_gguf(&GgufFile::open(&path).unwrap()).unwrap()
 }
 
@@ -37,7 +42,9 @@ fn matches_llama_cpp_id_for_id() {
     let tokenizer = tokenizer();
     for case in &fixture.cases {
         let ids = if case.special {
-            tokenizer.encode_prompt(&[Segment::Template(&case.text)]).unwrap()
+            tokenizer
+                .encode_prompt(&[Segment::Template(&case.text)])
+                .unwrap()
         } else {
             tokenizer.encode_text(&case.text).unwrap()
         };
@@ -56,7 +63,11 @@ fn streaming_decode_rebuilds_every_fixture_text() {
         let mut text = String::new();
         for &id in &case.ids {
             if let Some(piece) = stream.push(id).unwrap() {
-                assert!(!piece.contains('\u{FFFD}'), "{:?}: a piece of a character was emitted", case.text);
+                assert!(
+                    !piece.contains('\u{FFFD}'),
+                    "{:?}: a piece of a character was emitted",
+                    case.text
+                );
                 text.push_str(&piece);
             }
         }
@@ -74,7 +85,11 @@ fn knows_the_special_tokens() {
     assert!(!tokenizer.adds_bos());
     assert_eq!(tokenizer.token_id("<|im_start|>"), Some(1));
     assert_eq!(tokenizer.token_id("<|im_end|>"), Some(2));
-    assert!(tokenizer.is_stop(2) && tokenizer.is_stop(0), "{:?}", tokenizer.stop_ids());
+    assert!(
+        tokenizer.is_stop(2) && tokenizer.is_stop(0),
+        "{:?}",
+        tokenizer.stop_ids()
+    );
     assert!(!tokenizer.is_stop(1));
     assert!((0..17).all(|id| tokenizer.is_control(id)) && !tokenizer.is_control(17));
     assert_eq!(tokenizer.decode(&[1, 9690, 2]).unwrap(), "system");

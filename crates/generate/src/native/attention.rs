@@ -36,9 +36,21 @@ impl Heads {
 
 /// `out[token][head]` for `q[token][head]` (tokens at positions `first_position ..`) over
 /// `keys` and `values` (`[position][kv_head][head_dim]`, the new tokens included).
-pub fn attention(heads: Heads, q: &[f32], keys: &[f32], values: &[f32], first_position: usize, out: &mut [f32], parallel: bool) {
+pub fn attention(
+    heads: Heads,
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    first_position: usize,
+    out: &mut [f32],
+    parallel: bool,
+) {
     let n_tokens = q.len() / heads.q_dim();
-    assert_eq!(keys.len(), (first_position + n_tokens) * heads.kv_dim(), "keys cover every position");
+    assert_eq!(
+        keys.len(),
+        (first_position + n_tokens) * heads.kv_dim(),
+        "keys cover every position"
+    );
     assert_eq!(values.len(), keys.len());
     assert_eq!(out.len(), q.len());
     if n_tokens < 4 {
@@ -48,8 +60,18 @@ pub fn attention(heads: Heads, q: &[f32], keys: &[f32], values: &[f32], first_po
     }
 }
 
-fn direct(heads: Heads, q: &[f32], keys: &[f32], values: &[f32], first_position: usize, out: &mut [f32], parallel: bool) {
-    let Heads { n_heads, head_dim, .. } = heads;
+fn direct(
+    heads: Heads,
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    first_position: usize,
+    out: &mut [f32],
+    parallel: bool,
+) {
+    let Heads {
+        n_heads, head_dim, ..
+    } = heads;
     let kv_dim = heads.kv_dim();
     let heads_per_kv = n_heads / heads.n_kv_heads;
     let scale = 1.0 / (head_dim as f32).sqrt();
@@ -72,7 +94,9 @@ fn direct(heads: Heads, q: &[f32], keys: &[f32], values: &[f32], first_position:
     if parallel {
         out.par_chunks_exact_mut(head_dim)
             .enumerate()
-            .for_each_init(Vec::new, |scores, (idx, out_head)| one_head(scores, idx, out_head));
+            .for_each_init(Vec::new, |scores, (idx, out_head)| {
+                one_head(scores, idx, out_head)
+            });
     } else {
         let mut scores = Vec::new();
         for (idx, out_head) in out.chunks_exact_mut(head_dim).enumerate() {
@@ -82,8 +106,18 @@ fn direct(heads: Heads, q: &[f32], keys: &[f32], values: &[f32], first_position:
 }
 
 /// One task: a head and a block of query tokens; writes `[token][head_dim]` into its own buffer.
-fn blocked(heads: Heads, q: &[f32], keys: &[f32], values: &[f32], first_position: usize, out: &mut [f32], parallel: bool) {
-    let Heads { n_heads, head_dim, .. } = heads;
+fn blocked(
+    heads: Heads,
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    first_position: usize,
+    out: &mut [f32],
+    parallel: bool,
+) {
+    let Heads {
+        n_heads, head_dim, ..
+    } = heads;
     let (q_dim, kv_dim) = (heads.q_dim(), heads.kv_dim());
     let heads_per_kv = n_heads / heads.n_kv_heads;
     let n_tokens = q.len() / q_dim;
@@ -98,8 +132,18 @@ fn blocked(heads: Heads, q: &[f32], keys: &[f32], values: &[f32], first_position
         scores.resize(block_tokens * visible, 0.0);
         // scores[i][j] = q[first_token + i][head] . keys[j][kv_head]
         matmul_f32(
-            Operand { data: q, offset: first_token * q_dim + head * head_dim, row_stride: q_dim, col_stride: 1 },
-            Operand { data: keys, offset: kv_offset, row_stride: 1, col_stride: kv_dim },
+            Operand {
+                data: q,
+                offset: first_token * q_dim + head * head_dim,
+                row_stride: q_dim,
+                col_stride: 1,
+            },
+            Operand {
+                data: keys,
+                offset: kv_offset,
+                row_stride: 1,
+                col_stride: kv_dim,
+            },
             (block_tokens, head_dim, visible),
             scale,
             scores,
@@ -112,8 +156,18 @@ fn blocked(heads: Heads, q: &[f32], keys: &[f32], values: &[f32], first_position
         }
         let mut block_out = vec![0f32; block_tokens * head_dim];
         matmul_f32(
-            Operand { data: scores, offset: 0, row_stride: visible, col_stride: 1 },
-            Operand { data: values, offset: kv_offset, row_stride: kv_dim, col_stride: 1 },
+            Operand {
+                data: scores,
+                offset: 0,
+                row_stride: visible,
+                col_stride: 1,
+            },
+            Operand {
+                data: values,
+                offset: kv_offset,
+                row_stride: kv_dim,
+                col_stride: 1,
+            },
             (block_tokens, visible, head_dim),
             1.0,
             &mut block_out,
@@ -121,12 +175,20 @@ fn blocked(heads: Heads, q: &[f32], keys: &[f32], values: &[f32], first_position
         );
         block_out
     };
-    let tasks: Vec<(usize, usize)> = (0..n_heads).flat_map(|head| (0..n_blocks).map(move |block| (head, block))).collect();
+    let tasks: Vec<(usize, usize)> = (0..n_heads)
+        .flat_map(|head| (0..n_blocks).map(move |block| (head, block)))
+        .collect();
     let results: Vec<Vec<f32>> = if parallel {
-        tasks.par_iter().map_init(Vec::new, |scores, &(head, block)| task(scores, head, block)).collect()
+        tasks
+            .par_iter()
+            .map_init(Vec::new, |scores, &(head, block)| task(scores, head, block))
+            .collect()
     } else {
         let mut scores = Vec::new();
-        tasks.iter().map(|&(head, block)| task(&mut scores, head, block)).collect()
+        tasks
+            .iter()
+            .map(|&(head, block)| task(&mut scores, head, block))
+            .collect()
     };
     for (&(head, block), block_out) in tasks.iter().zip(&results) {
         for (i, row) in block_out.chunks_exact(head_dim).enumerate() {
@@ -166,7 +228,10 @@ fn matmul_f32(
 ) {
     lhs.check(m, k);
     rhs.check(k, n);
-    assert!(n <= dst_stride && (m - 1) * dst_stride + n <= dst.len(), "destination too small");
+    assert!(
+        n <= dst_stride && (m - 1) * dst_stride + n <= dst.len(),
+        "destination too small"
+    );
     // SAFETY: the checks above keep every element gemm reads or writes inside its slice, and the
     // destination does not alias the operands (it is a distinct `&mut`).
     unsafe {
@@ -199,24 +264,49 @@ mod tests {
     use super::*;
 
     fn pseudo_random(n: usize, seed: usize) -> Vec<f32> {
-        (0..n).map(|i| (((i * 7919 + seed * 104729) % 1000) as f32 / 500.0) - 1.0).collect()
+        (0..n)
+            .map(|i| (((i * 7919 + seed * 104729) % 1000) as f32 / 500.0) - 1.0)
+            .collect()
     }
 
     #[test]
     fn blocked_matches_direct() {
-        let heads = Heads { n_heads: 6, n_kv_heads: 2, head_dim: 16 };
+        let heads = Heads {
+            n_heads: 6,
+            n_kv_heads: 2,
+            head_dim: 16,
+        };
         for (first_position, n_tokens) in [(0, 5), (0, 70), (13, 64), (100, 130)] {
             let total = first_position + n_tokens;
             let q = pseudo_random(n_tokens * heads.q_dim(), 1);
             let keys = pseudo_random(total * heads.kv_dim(), 2);
             let values = pseudo_random(total * heads.kv_dim(), 3);
             let mut expected = vec![0f32; q.len()];
-            direct(heads, &q, &keys, &values, first_position, &mut expected, false);
+            direct(
+                heads,
+                &q,
+                &keys,
+                &values,
+                first_position,
+                &mut expected,
+                false,
+            );
             for parallel in [false, true] {
                 let mut got = vec![0f32; q.len()];
-                blocked(heads, &q, &keys, &values, first_position, &mut got, parallel);
+                blocked(
+                    heads,
+                    &q,
+                    &keys,
+                    &values,
+                    first_position,
+                    &mut got,
+                    parallel,
+                );
                 for (idx, (a, b)) in got.iter().zip(&expected).enumerate() {
-                    assert!((a - b).abs() < 1e-4, "{first_position}+{n_tokens} element {idx}: {a} vs {b}");
+                    assert!(
+                        (a - b).abs() < 1e-4,
+                        "{first_position}+{n_tokens} element {idx}: {a} vs {b}"
+                    );
                 }
             }
         }
@@ -224,7 +314,11 @@ mod tests {
 
     #[test]
     fn one_position_attends_to_itself() {
-        let heads = Heads { n_heads: 2, n_kv_heads: 1, head_dim: 8 };
+        let heads = Heads {
+            n_heads: 2,
+            n_kv_heads: 1,
+            head_dim: 8,
+        };
         let q = pseudo_random(heads.q_dim(), 4);
         let keys = pseudo_random(heads.kv_dim(), 5);
         let values: Vec<f32> = (0..8).map(|v| v as f32).collect();

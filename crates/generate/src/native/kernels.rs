@@ -16,7 +16,10 @@
 // matrix geometry that `run_tile` checks before calling them.
 #![allow(unsafe_code)]
 
-use super::packed::{BLOCK, Format, GROUP, I8_GROUP_BLOCK_BYTES, PackedMatrix, QuantizedActivations, U4_GROUP_BLOCK_BYTES};
+use super::packed::{
+    BLOCK, Format, GROUP, I8_GROUP_BLOCK_BYTES, PackedMatrix, QuantizedActivations,
+    U4_GROUP_BLOCK_BYTES,
+};
 
 /// Largest token tile a kernel handles at once.
 pub const MAX_TILE: usize = 8;
@@ -43,7 +46,8 @@ impl Isa {
         {
             use std::arch::is_x86_feature_detected as has;
             let avx2 = has!("avx2") && has!("fma") && has!("f16c");
-            if avx2 && has!("avx512f") && has!("avx512vnni") && has!("avx512vl") && has!("avx512bw") {
+            if avx2 && has!("avx512f") && has!("avx512vnni") && has!("avx512vl") && has!("avx512bw")
+            {
                 isas.push(Isa::Avx512Vnni);
             }
             if avx2 && has!("avxvnni") {
@@ -78,10 +82,22 @@ impl Isa {
 
 /// `out[row][token]` for rows `first_group * 8 ..` (as many as `out` holds) of `weights` times
 /// every token of `acts`. `out.len()` must be a whole number of rows of `acts.n_tokens` floats.
-pub fn matmul_rows(isa: Isa, weights: &PackedMatrix, acts: &QuantizedActivations, first_group: usize, out: &mut [f32]) {
+pub fn matmul_rows(
+    isa: Isa,
+    weights: &PackedMatrix,
+    acts: &QuantizedActivations,
+    first_group: usize,
+    out: &mut [f32],
+) {
     let n_tokens = acts.n_tokens;
-    assert_eq!(acts.cols, weights.cols, "activation width vs weight columns");
-    assert!(n_tokens > 0 && out.len().is_multiple_of(n_tokens), "output is not whole rows");
+    assert_eq!(
+        acts.cols, weights.cols,
+        "activation width vs weight columns"
+    );
+    assert!(
+        n_tokens > 0 && out.len().is_multiple_of(n_tokens),
+        "output is not whole rows"
+    );
     let n_rows = out.len() / n_tokens;
     let first_row = first_group * GROUP;
     assert!(first_row + n_rows <= weights.rows, "rows past the matrix");
@@ -93,7 +109,14 @@ pub fn matmul_rows(isa: Isa, weights: &PackedMatrix, acts: &QuantizedActivations
         let mut token = 0;
         while token < n_tokens {
             let tile_tokens = (n_tokens - token).min(tile);
-            run_tile(isa, weights, acts, group, token, &mut tile_out[..tile_tokens]);
+            run_tile(
+                isa,
+                weights,
+                acts,
+                group,
+                token,
+                &mut tile_out[..tile_tokens],
+            );
             for (t, results) in tile_out[..tile_tokens].iter().enumerate() {
                 for (r, &value) in results[..rows_here].iter().enumerate() {
                     out[(group_offset * GROUP + r) * n_tokens + token + t] = value;
@@ -115,8 +138,15 @@ fn run_tile(
 ) {
     let n_blocks = weights.blocks();
     // The bounds every kernel relies on.
-    assert!(group < weights.groups() && first_token + out.len() <= acts.n_tokens && out.len() <= MAX_TILE);
-    assert!(acts.quants.len() >= acts.n_tokens * acts.cols && acts.scales.len() >= acts.n_tokens * n_blocks);
+    assert!(
+        group < weights.groups()
+            && first_token + out.len() <= acts.n_tokens
+            && out.len() <= MAX_TILE
+    );
+    assert!(
+        acts.quants.len() >= acts.n_tokens * acts.cols
+            && acts.scales.len() >= acts.n_tokens * n_blocks
+    );
     let group_bytes = match weights.format {
         Format::U4 => U4_GROUP_BLOCK_BYTES,
         Format::I8 => I8_GROUP_BLOCK_BYTES,
@@ -160,7 +190,13 @@ fn run_tile(
 }
 
 /// The reference: plain Rust over the same layout.
-fn portable(weights: &PackedMatrix, acts: &QuantizedActivations, group: usize, first_token: usize, out: &mut [[f32; GROUP]]) {
+fn portable(
+    weights: &PackedMatrix,
+    acts: &QuantizedActivations,
+    group: usize,
+    first_token: usize,
+    out: &mut [[f32; GROUP]],
+) {
     let n_blocks = weights.blocks();
     for (t, results) in out.iter_mut().enumerate() {
         let token = first_token + t;
@@ -190,7 +226,8 @@ fn portable(weights: &PackedMatrix, acts: &QuantizedActivations, group: usize, f
                         let bytes = &weights.quants[group_block * I8_GROUP_BLOCK_BYTES..];
                         for step in 0..8 {
                             for i in 0..4 {
-                                isum += (bytes[step * 32 + lane * 4 + i] as i8) as i32 * a[4 * step + i] as i32;
+                                isum += (bytes[step * 32 + lane * 4 + i] as i8) as i32
+                                    * a[4 * step + i] as i32;
                             }
                         }
                         *result += scale * a_scale * isum as f32;
@@ -205,7 +242,10 @@ fn portable(weights: &PackedMatrix, acts: &QuantizedActivations, group: usize, f
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::super::packed::{BLOCK, GROUP, I8_GROUP_BLOCK_BYTES, PackedMatrix, QuantizedActivations, U4_GROUP_BLOCK_BYTES};
+    use super::super::packed::{
+        BLOCK, GROUP, I8_GROUP_BLOCK_BYTES, PackedMatrix, QuantizedActivations,
+        U4_GROUP_BLOCK_BYTES,
+    };
 
     /// Sum over a block of 4-bit weights (8 unpacked vectors) times one token's 32 activation
     /// bytes at `$a`: AVX2 keeps the products in 16 bits for the whole block.
@@ -224,7 +264,11 @@ mod x86 {
         ($w:ident, $a:ident, $dpbusd:ident) => {{
             let mut sum = _mm256_setzero_si256();
             for step in 0..8 {
-                sum = $dpbusd(sum, $w[step], _mm256_set1_epi32($a.add(step).read_unaligned()));
+                sum = $dpbusd(
+                    sum,
+                    $w[step],
+                    _mm256_set1_epi32($a.add(step).read_unaligned()),
+                );
             }
             sum
         }};
@@ -237,8 +281,12 @@ mod x86 {
             let ones = _mm256_set1_epi16(1);
             let mut sum = _mm256_setzero_si256();
             for step in 0..8 {
-                let a = _mm256_sign_epi8(_mm256_set1_epi32($a.add(step).read_unaligned()), $w[step]);
-                sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16($abs[step], a), ones));
+                let a =
+                    _mm256_sign_epi8(_mm256_set1_epi32($a.add(step).read_unaligned()), $w[step]);
+                sum = _mm256_add_epi32(
+                    sum,
+                    _mm256_madd_epi16(_mm256_maddubs_epi16($abs[step], a), ones),
+                );
             }
             sum
         }};
@@ -248,7 +296,8 @@ mod x86 {
         ($w:ident, $abs:ident, $a:ident, $dpbusd:ident) => {{
             let mut sum = _mm256_setzero_si256();
             for step in 0..8 {
-                let a = _mm256_sign_epi8(_mm256_set1_epi32($a.add(step).read_unaligned()), $w[step]);
+                let a =
+                    _mm256_sign_epi8(_mm256_set1_epi32($a.add(step).read_unaligned()), $w[step]);
                 sum = $dpbusd(sum, $abs[step], a);
             }
             sum
@@ -270,9 +319,14 @@ mod x86 {
                 let n_blocks = weights.blocks();
                 let cols = acts.cols;
                 unsafe {
-                    let quants = weights.quants.as_ptr().add(group * n_blocks * U4_GROUP_BLOCK_BYTES);
-                    let scales = weights.scales.as_ptr().add(group * n_blocks * GROUP) as *const __m128i;
-                    let mins = weights.mins.as_ptr().add(group * n_blocks * GROUP) as *const __m128i;
+                    let quants = weights
+                        .quants
+                        .as_ptr()
+                        .add(group * n_blocks * U4_GROUP_BLOCK_BYTES);
+                    let scales =
+                        weights.scales.as_ptr().add(group * n_blocks * GROUP) as *const __m128i;
+                    let mins =
+                        weights.mins.as_ptr().add(group * n_blocks * GROUP) as *const __m128i;
                     let a_quants = acts.quants.as_ptr().add(first_token * cols);
                     let a_scales = acts.scales.as_ptr().add(first_token * n_blocks);
                     let a_sums = acts.sums.as_ptr().add(first_token * n_blocks);
@@ -301,9 +355,16 @@ mod x86 {
                         for t in 0..T {
                             let $a = a_quants.add(t * cols + block * BLOCK) as *const i32;
                             let isum = $u4_block;
-                            let scale = _mm256_mul_ps(w_scale, _mm256_set1_ps(*a_scales.add(t * n_blocks + block)));
+                            let scale = _mm256_mul_ps(
+                                w_scale,
+                                _mm256_set1_ps(*a_scales.add(t * n_blocks + block)),
+                            );
                             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc[t]);
-                            acc[t] = _mm256_fmadd_ps(w_min, _mm256_set1_ps(*a_sums.add(t * n_blocks + block)), acc[t]);
+                            acc[t] = _mm256_fmadd_ps(
+                                w_min,
+                                _mm256_set1_ps(*a_sums.add(t * n_blocks + block)),
+                                acc[t],
+                            );
                         }
                     }
                     for t in 0..T {
@@ -325,8 +386,12 @@ mod x86 {
                 let n_blocks = weights.blocks();
                 let cols = acts.cols;
                 unsafe {
-                    let quants = weights.quants.as_ptr().add(group * n_blocks * I8_GROUP_BLOCK_BYTES);
-                    let scales = weights.scales.as_ptr().add(group * n_blocks * GROUP) as *const __m128i;
+                    let quants = weights
+                        .quants
+                        .as_ptr()
+                        .add(group * n_blocks * I8_GROUP_BLOCK_BYTES);
+                    let scales =
+                        weights.scales.as_ptr().add(group * n_blocks * GROUP) as *const __m128i;
                     let a_quants = acts.quants.as_ptr().add(first_token * cols);
                     let a_scales = acts.scales.as_ptr().add(first_token * n_blocks);
                     let mut acc = [_mm256_setzero_ps(); T];
@@ -342,7 +407,10 @@ mod x86 {
                         for t in 0..T {
                             let $a = a_quants.add(t * cols + block * BLOCK) as *const i32;
                             let isum = $i8_block;
-                            let scale = _mm256_mul_ps(w_scale, _mm256_set1_ps(*a_scales.add(t * n_blocks + block)));
+                            let scale = _mm256_mul_ps(
+                                w_scale,
+                                _mm256_set1_ps(*a_scales.add(t * n_blocks + block)),
+                            );
                             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc[t]);
                         }
                     }
@@ -354,7 +422,13 @@ mod x86 {
         };
     }
 
-    kernels!(u4_avx2, i8_avx2, "avx2,fma,f16c", |w, abs, a| u4_block_avx2!(w, a), i8_block_avx2!(w, abs, a));
+    kernels!(
+        u4_avx2,
+        i8_avx2,
+        "avx2,fma,f16c",
+        |w, abs, a| u4_block_avx2!(w, a),
+        i8_block_avx2!(w, abs, a)
+    );
     kernels!(
         u4_avxvnni,
         i8_avxvnni,
@@ -381,8 +455,12 @@ mod tests {
         let mut bytes = Vec::new();
         for row in 0..rows {
             for block in 0..cols / BLOCK {
-                bytes.extend_from_slice(&f16::from_f32(0.02 + 0.01 * ((row * 5 + block) % 7) as f32).to_le_bytes());
-                bytes.extend_from_slice(&f16::from_f32(-0.1 * ((row + 2 * block) % 3) as f32).to_le_bytes());
+                bytes.extend_from_slice(
+                    &f16::from_f32(0.02 + 0.01 * ((row * 5 + block) % 7) as f32).to_le_bytes(),
+                );
+                bytes.extend_from_slice(
+                    &f16::from_f32(-0.1 * ((row + 2 * block) % 3) as f32).to_le_bytes(),
+                );
                 for i in 0..16 {
                     bytes.push(((row * 3 + block * 7 + i * 11) % 256) as u8);
                 }
@@ -394,16 +472,20 @@ mod tests {
     }
 
     fn i8_matrix(rows: usize, cols: usize) -> (PackedMatrix, Vec<f32>) {
-        let weights: Vec<f32> = (0..rows * cols).map(|i| (((i * 7919) % 255) as f32 - 127.0) / 50.0).collect();
+        let weights: Vec<f32> = (0..rows * cols)
+            .map(|i| (((i * 7919) % 255) as f32 - 127.0) / 50.0)
+            .collect();
         let packed = PackedMatrix::quantize_i8(&weights, rows, cols);
         let dense = packed.dequantize();
         (packed, dense)
     }
 
     fn activations(n_tokens: usize, cols: usize) -> (QuantizedActivations, Vec<f32>) {
-        let values: Vec<f32> = (0..n_tokens * cols).map(|i| ((i * 131 % 97) as f32 - 48.0) / 13.0).collect();
+        let values: Vec<f32> = (0..n_tokens * cols)
+            .map(|i| ((i * 131 % 97) as f32 - 48.0) / 13.0)
+            .collect();
         let mut acts = QuantizedActivations::default();
-        acts.quantize(&values, n_tokens, cols);
+        acts.quantize(&values, n_tokens, cols, false);
         // The dense reference uses the quantized activations, so the kernels must match it to
         // float rounding.
         let mut dense = Vec::with_capacity(values.len());
@@ -419,8 +501,9 @@ mod tests {
         let mut expected = vec![0f32; rows * n_tokens];
         for row in 0..rows {
             for token in 0..n_tokens {
-                expected[row * n_tokens + token] =
-                    (0..cols).map(|c| dense[row * cols + c] as f64 * dense_acts[token * cols + c] as f64).sum::<f64>() as f32;
+                expected[row * n_tokens + token] = (0..cols)
+                    .map(|c| dense[row * cols + c] as f64 * dense_acts[token * cols + c] as f64)
+                    .sum::<f64>() as f32;
             }
         }
         for isa in Isa::available() {
@@ -467,11 +550,14 @@ mod tests {
         }
         let packed = PackedMatrix::from_q4_1(&bytes, rows, cols);
         let mut acts = QuantizedActivations::default();
-        acts.quantize(&vec![-1.0; cols], 1, cols);
+        acts.quantize(&vec![-1.0; cols], 1, cols, false);
         for isa in Isa::available() {
             let mut out = vec![0f32; rows];
             matmul_rows(isa, &packed, &acts, 0, &mut out);
-            assert!(out.iter().all(|&v| (v + 15.0 * cols as f32).abs() < 1e-2), "{isa:?}: {out:?}");
+            assert!(
+                out.iter().all(|&v| (v + 15.0 * cols as f32).abs() < 1e-2),
+                "{isa:?}: {out:?}"
+            );
         }
         let weights = vec![-3.0f32; rows * cols];
         let packed = PackedMatrix::quantize_i8(&weights, rows, cols);
@@ -479,7 +565,10 @@ mod tests {
             let mut out = vec![0f32; rows];
             matmul_rows(isa, &packed, &acts, 0, &mut out);
             // The f16 weight scale rounds 3/127 by about 6e-5.
-            assert!(out.iter().all(|&v| (v - 3.0 * cols as f32).abs() < 0.05), "{isa:?}: {out:?}");
+            assert!(
+                out.iter().all(|&v| (v - 3.0 * cols as f32).abs() < 0.05),
+                "{isa:?}: {out:?}"
+            );
         }
     }
 }

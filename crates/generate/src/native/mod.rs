@@ -26,6 +26,9 @@ use packed::{BLOCK, GROUP, PackedMatrix, QuantizedActivations};
 /// (`PREFILL_CHUNK x ffn` floats) whatever the prompt length.
 pub const PREFILL_CHUNK: usize = 512;
 
+/// Longer than any real model's context; a larger claim is a broken or hostile file.
+const MAX_CONTEXT: usize = 1 << 24;
+
 /// The hyper-parameters the forward pass needs, checked against the tensor shapes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -55,39 +58,67 @@ impl Config {
 
     /// Reads and checks the llama hyper-parameters of `file`.
     pub fn from_gguf(file: &GgufFile, context_limit: Option<usize>) -> Result<Self, GenerateError> {
-        let bad = |reason: String| GenerateError::UnsupportedModel { path: file.path.clone(), reason };
+        let bad = |reason: String| GenerateError::UnsupportedModel {
+            path: file.path.clone(),
+            reason,
+        };
         let required = |suffix: &str| {
-            file.arch_u64(suffix)
-                .ok_or_else(|| bad(format!("metadata {}.{suffix} is missing", file.architecture())))
+            file.arch_u64(suffix).ok_or_else(|| {
+                bad(format!(
+                    "metadata {}.{suffix} is missing",
+                    file.architecture()
+                ))
+            })
         };
         let n_layers = required("block_count")? as usize;
         let dim = required("embedding_length")? as usize;
         let n_heads = required("attention.head_count")? as usize;
-        let n_kv_heads = file.arch_u64("attention.head_count_kv").unwrap_or(n_heads as u64) as usize;
+        let n_kv_heads = file
+            .arch_u64("attention.head_count_kv")
+            .unwrap_or(n_heads as u64) as usize;
         let ffn_dim = required("feed_forward_length")? as usize;
         let trained_context = required("context_length")? as usize;
-        if !(1..=1024).contains(&n_layers) || !(1..=65536).contains(&dim) || !(1..=1024).contains(&n_heads) {
-            return Err(bad(format!("implausible sizes: {n_layers} layers, width {dim}, {n_heads} heads")));
+        if !(1..=1024).contains(&n_layers)
+            || !(1..=65536).contains(&dim)
+            || !(1..=1024).contains(&n_heads)
+        {
+            return Err(bad(format!(
+                "implausible sizes: {n_layers} layers, width {dim}, {n_heads} heads"
+            )));
         }
         if n_kv_heads == 0 || !n_heads.is_multiple_of(n_kv_heads) || !dim.is_multiple_of(n_heads) {
-            return Err(bad(format!("{n_heads} heads, {n_kv_heads} key/value heads and width {dim} do not fit together")));
+            return Err(bad(format!(
+                "{n_heads} heads, {n_kv_heads} key/value heads and width {dim} do not fit together"
+            )));
         }
         let head_dim = dim / n_heads;
-        let rope_dim = file.arch_u64("rope.dimension_count").unwrap_or(head_dim as u64) as usize;
+        let rope_dim = file
+            .arch_u64("rope.dimension_count")
+            .unwrap_or(head_dim as u64) as usize;
         if !head_dim.is_multiple_of(2) || !rope_dim.is_multiple_of(2) || rope_dim > head_dim {
-            return Err(bad(format!("rotary dimension {rope_dim} does not fit heads of {head_dim}")));
+            return Err(bad(format!(
+                "rotary dimension {rope_dim} does not fit heads of {head_dim}"
+            )));
         }
-        if !dim.is_multiple_of(BLOCK) || !ffn_dim.is_multiple_of(BLOCK) || ffn_dim == 0 || ffn_dim > 1 << 20 {
-            return Err(bad(format!("widths {dim} and {ffn_dim} must be multiples of {BLOCK}")));
+        if !dim.is_multiple_of(BLOCK)
+            || !ffn_dim.is_multiple_of(BLOCK)
+            || ffn_dim == 0
+            || ffn_dim > 1 << 20
+        {
+            return Err(bad(format!(
+                "widths {dim} and {ffn_dim} must be multiples of {BLOCK}"
+            )));
         }
-        if trained_context == 0 {
-            return Err(bad("context length 0".into()));
+        if trained_context == 0 || trained_context > MAX_CONTEXT {
+            return Err(bad(format!("implausible context length {trained_context}")));
         }
         let rope_scale = match file.get_str(&format!("{}.rope.scaling.type", file.architecture())) {
             Some("linear") => file.arch_f64("rope.scaling.factor").unwrap_or(1.0) as f32,
             _ => 1.0,
         };
-        let vocab = file.tensor("token_embd.weight").map_or(0, |t| t.rows_and_cols().0);
+        let vocab = file
+            .tensor("token_embd.weight")
+            .map_or(0, |t| t.rows_and_cols().0);
         Ok(Config {
             n_layers,
             dim,
@@ -96,17 +127,22 @@ impl Config {
             head_dim,
             ffn_dim,
             vocab,
-            rms_eps: file.arch_f64("attention.layer_norm_rms_epsilon").unwrap_or(1e-5) as f32,
+            rms_eps: file
+                .arch_f64("attention.layer_norm_rms_epsilon")
+                .unwrap_or(1e-5) as f32,
             rope_dim,
             rope_base: file.arch_f64("rope.freq_base").unwrap_or(10_000.0) as f32,
             rope_scale: if rope_scale > 0.0 { rope_scale } else { 1.0 },
-            context_length: context_limit.map_or(trained_context, |limit| limit.clamp(1, trained_context)),
+            context_length: context_limit
+                .map_or(trained_context, |limit| limit.clamp(1, trained_context)),
         })
     }
 
     /// Bytes of KV cache for `tokens` positions (keys and values, f32).
     pub fn kv_cache_bytes(&self, tokens: usize) -> u64 {
-        (self.n_layers * tokens * self.kv_dim() * 2 * 4) as u64
+        [self.n_layers, tokens, self.kv_dim(), 2, 4]
+            .iter()
+            .fold(1u64, |bytes, &n| bytes.saturating_mul(n as u64))
     }
 }
 
@@ -128,7 +164,9 @@ pub fn runs_natively(ggml_type: GgmlType) -> bool {
 pub fn packed_bytes(ggml_type: GgmlType, rows: usize, cols: usize, format: WeightFormat) -> u64 {
     let padded = (rows.div_ceil(GROUP) * GROUP * cols) as u64;
     match (ggml_type, format) {
-        (GgmlType::Q4_0 | GgmlType::Q4_1, WeightFormat::AsShipped) => padded / 2 + padded / BLOCK as u64 * 4,
+        (GgmlType::Q4_0 | GgmlType::Q4_1, WeightFormat::AsShipped) => {
+            padded / 2 + padded / BLOCK as u64 * 4
+        }
         _ => padded + padded / BLOCK as u64 * 2,
     }
 }
@@ -197,27 +235,41 @@ impl NativeState {
 
 impl NativeModel {
     /// Reads the weights of `file` (already validated) and packs them.
-    pub fn load(file: &GgufFile, config: Config, format: WeightFormat, threads: usize) -> Result<Self, GenerateError> {
-        let bad = |reason: String| GenerateError::UnsupportedModel { path: file.path.clone(), reason };
+    pub fn load(
+        file: &GgufFile,
+        config: Config,
+        format: WeightFormat,
+        threads: usize,
+    ) -> Result<Self, GenerateError> {
+        let bad = |reason: String| GenerateError::UnsupportedModel {
+            path: file.path.clone(),
+            reason,
+        };
         if file.arch_u64("expert_count").unwrap_or(0) > 1 {
-            return Err(bad("mixture-of-experts models run on candle's backend only".into()));
+            return Err(bad(
+                "mixture-of-experts models run on candle's backend only".into(),
+            ));
         }
         let mut reader = File::open(&file.path).map_err(io(file))?;
         let mut vector_reader = File::open(&file.path).map_err(io(file))?;
         let mut requantized = Vec::new();
         let mut weight_bytes = 0u64;
-        let mut matrix = |name: &str, rows: usize, cols: usize| -> Result<PackedMatrix, GenerateError> {
-            let info = find(file, name)?;
-            check_shape(file, info, &[cols, rows])?;
-            let packed = pack_matrix(file, &mut reader, info, format, &mut requantized)?;
-            weight_bytes += packed.bytes() as u64;
-            Ok(packed)
-        };
+        let mut matrix =
+            |name: &str, rows: usize, cols: usize| -> Result<PackedMatrix, GenerateError> {
+                let info = find(file, name)?;
+                check_shape(file, info, &[cols, rows])?;
+                let packed = pack_matrix(file, &mut reader, info, format, &mut requantized)?;
+                weight_bytes += packed.bytes() as u64;
+                Ok(packed)
+            };
         let c = &config;
         let token_embd = {
             let info = find(file, "token_embd.weight")?;
             if info.dims.len() != 2 || info.dims[0] as usize != c.dim {
-                return Err(bad(format!("token_embd.weight has shape {:?}, expected [{}, vocab]", info.dims, c.dim)));
+                return Err(bad(format!(
+                    "token_embd.weight has shape {:?}, expected [{}, vocab]",
+                    info.dims, c.dim
+                )));
             }
             matrix("token_embd.weight", c.vocab, c.dim)?
         };
@@ -242,7 +294,12 @@ impl NativeModel {
         }
         let output_norm = vector(file, &mut vector_reader, "output_norm.weight", c.dim)?;
         let rope_factors = match file.tensor("rope_freqs.weight") {
-            Some(_) => Some(vector(file, &mut vector_reader, "rope_freqs.weight", c.rope_dim / 2)?),
+            Some(_) => Some(vector(
+                file,
+                &mut vector_reader,
+                "rope_freqs.weight",
+                c.rope_dim / 2,
+            )?),
             None => None,
         };
         let (rope_cos, rope_sin) = rope_table(c, rope_factors.as_deref());
@@ -292,7 +349,11 @@ impl NativeModel {
     }
 
     /// Feeds `tokens` after what `state` holds and returns the logits of the last one.
-    pub fn forward(&self, state: &mut NativeState, tokens: &[u32]) -> Result<Vec<f32>, GenerateError> {
+    pub fn forward(
+        &self,
+        state: &mut NativeState,
+        tokens: &[u32],
+    ) -> Result<Vec<f32>, GenerateError> {
         let c = &self.config;
         assert!(!tokens.is_empty(), "forward needs at least one token");
         if state.tokens.len() + tokens.len() > c.context_length {
@@ -302,7 +363,9 @@ impl NativeModel {
             });
         }
         if let Some(&bad) = tokens.iter().find(|&&id| id as usize >= c.vocab) {
-            return Err(GenerateError::Tokenize { reason: format!("token id {bad} is outside the vocabulary of {}", c.vocab) });
+            return Err(GenerateError::Tokenize {
+                reason: format!("token id {bad} is outside the vocabulary of {}", c.vocab),
+            });
         }
         if state.keys.len() != c.n_layers {
             state.keys = vec![Vec::new(); c.n_layers];
@@ -342,43 +405,117 @@ impl NativeModel {
         let mut hidden = vec![0f32; n * ffn_dim];
 
         for (layer_idx, layer) in self.layers.iter().enumerate() {
-            rms_norm(&x, &layer.attn_norm, c.rms_eps, &mut normed);
-            acts.quantize(&normed, n, dim);
-            self.matmul(&acts, &mut [(&layer.wq, &mut q_t), (&layer.wk, &mut k_t), (&layer.wv, &mut v_t)]);
-            transpose(&q_t, n, &mut q);
-            transpose(&k_t, n, &mut k);
-            transpose(&v_t, n, &mut v);
+            self.by_tokens(&mut normed, dim, |first, out| {
+                rms_norm(
+                    &x[first * dim..][..out.len()],
+                    &layer.attn_norm,
+                    c.rms_eps,
+                    out,
+                )
+            });
+            acts.quantize(&normed, n, dim, self.parallel(n));
+            self.matmul(
+                &acts,
+                &mut [
+                    (&layer.wq, &mut q_t),
+                    (&layer.wk, &mut k_t),
+                    (&layer.wv, &mut v_t),
+                ],
+            );
+            self.by_tokens(&mut q, q_dim, |first, out| transpose(&q_t, n, first, out));
+            self.by_tokens(&mut k, kv_dim, |first, out| transpose(&k_t, n, first, out));
+            self.by_tokens(&mut v, kv_dim, |first, out| transpose(&v_t, n, first, out));
             self.apply_rope(&mut q, c.n_heads, first_position);
             self.apply_rope(&mut k, c.n_kv_heads, first_position);
             state.keys[layer_idx].extend_from_slice(&k);
             state.values[layer_idx].extend_from_slice(&v);
-            let heads = attention::Heads { n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: c.head_dim };
+            let heads = attention::Heads {
+                n_heads: c.n_heads,
+                n_kv_heads: c.n_kv_heads,
+                head_dim: c.head_dim,
+            };
             let (keys, values) = (&state.keys[layer_idx], &state.values[layer_idx]);
-            attention::attention(heads, &q, keys, values, first_position, &mut attention_out, self.threads > 1);
+            attention::attention(
+                heads,
+                &q,
+                keys,
+                values,
+                first_position,
+                &mut attention_out,
+                self.threads > 1,
+            );
 
-            acts.quantize(&attention_out, n, q_dim);
+            acts.quantize(&attention_out, n, q_dim, self.parallel(n));
             self.matmul(&acts, &mut [(&layer.wo, &mut projected_t)]);
-            add_transposed(&projected_t, n, &mut x);
+            self.by_tokens(&mut x, dim, |first, out| {
+                add_transposed(&projected_t, n, first, out)
+            });
 
-            rms_norm(&x, &layer.ffn_norm, c.rms_eps, &mut normed);
-            acts.quantize(&normed, n, dim);
-            self.matmul(&acts, &mut [(&layer.w_gate, &mut gate_t), (&layer.w_up, &mut up_t)]);
-            for (g, u) in gate_t.iter_mut().zip(&up_t) {
-                *g = silu(*g) * u;
+            self.by_tokens(&mut normed, dim, |first, out| {
+                rms_norm(
+                    &x[first * dim..][..out.len()],
+                    &layer.ffn_norm,
+                    c.rms_eps,
+                    out,
+                )
+            });
+            acts.quantize(&normed, n, dim, self.parallel(n));
+            self.matmul(
+                &acts,
+                &mut [(&layer.w_gate, &mut gate_t), (&layer.w_up, &mut up_t)],
+            );
+            let swiglu = |(g, u): (&mut f32, &f32)| *g = silu(*g) * u;
+            if self.parallel(n) {
+                gate_t
+                    .par_iter_mut()
+                    .zip(&up_t)
+                    .with_min_len(4096)
+                    .for_each(swiglu);
+            } else {
+                gate_t.iter_mut().zip(&up_t).for_each(swiglu);
             }
-            transpose(&gate_t, n, &mut hidden);
-            acts.quantize(&hidden, n, ffn_dim);
+            self.by_tokens(&mut hidden, ffn_dim, |first, out| {
+                transpose(&gate_t, n, first, out)
+            });
+            acts.quantize(&hidden, n, ffn_dim, self.parallel(n));
             self.matmul(&acts, &mut [(&layer.w_down, &mut projected_t)]);
-            add_transposed(&projected_t, n, &mut x);
+            self.by_tokens(&mut x, dim, |first, out| {
+                add_transposed(&projected_t, n, first, out)
+            });
         }
 
         let last = &x[(n - 1) * dim..];
         let mut last_normed = vec![0f32; dim];
         rms_norm(last, &self.output_norm, c.rms_eps, &mut last_normed);
-        acts.quantize(&last_normed, 1, dim);
+        acts.quantize(&last_normed, 1, dim, false);
         let mut logits = vec![0f32; c.vocab];
-        self.matmul(&acts, &mut [(self.output.as_ref().unwrap_or(&self.token_embd), &mut logits)]);
+        self.matmul(
+            &acts,
+            &mut [(
+                self.output.as_ref().unwrap_or(&self.token_embd),
+                &mut logits,
+            )],
+        );
         logits
+    }
+
+    /// Whether element-wise work on `n_tokens` tokens is worth spreading over the threads.
+    fn parallel(&self, n_tokens: usize) -> bool {
+        self.threads > 1 && n_tokens >= 16
+    }
+
+    /// Runs `work(first_row, chunk)` over chunks of whole rows of `out` (rows of `width`),
+    /// in parallel when there are enough rows.
+    fn by_tokens(&self, out: &mut [f32], width: usize, work: impl Fn(usize, &mut [f32]) + Sync) {
+        let n_rows = out.len() / width;
+        if !self.parallel(n_rows) {
+            work(0, out);
+            return;
+        }
+        let rows_per_chunk = n_rows.div_ceil(self.threads * 4).max(1);
+        out.par_chunks_mut(rows_per_chunk * width)
+            .enumerate()
+            .for_each(|(chunk_idx, chunk)| work(chunk_idx * rows_per_chunk, chunk));
     }
 
     /// `out[row][token]` for every job's matrix, all jobs in one parallel region.
@@ -399,9 +536,11 @@ impl NativeModel {
                 matmul_rows(self.isa, weights, acts, first_group, chunk);
             }
         } else {
-            tasks.into_par_iter().for_each(|(weights, first_group, chunk)| {
-                matmul_rows(self.isa, weights, acts, first_group, chunk);
-            });
+            tasks
+                .into_par_iter()
+                .for_each(|(weights, first_group, chunk)| {
+                    matmul_rows(self.isa, weights, acts, first_group, chunk);
+                });
         }
     }
 
@@ -425,29 +564,45 @@ impl NativeModel {
 }
 
 fn io(file: &GgufFile) -> impl Fn(std::io::Error) -> GenerateError + '_ {
-    move |source| GenerateError::WithPath { path: file.path.clone(), source }
+    move |source| GenerateError::WithPath {
+        path: file.path.clone(),
+        source,
+    }
 }
 
 fn find<'f>(file: &'f GgufFile, name: &str) -> Result<&'f TensorInfo, GenerateError> {
-    file.tensor(name).ok_or_else(|| GenerateError::UnsupportedModel {
-        path: file.path.clone(),
-        reason: format!("tensor {name} is missing"),
-    })
+    file.tensor(name)
+        .ok_or_else(|| GenerateError::UnsupportedModel {
+            path: file.path.clone(),
+            reason: format!("tensor {name} is missing"),
+        })
 }
 
-fn check_shape(file: &GgufFile, info: &TensorInfo, expected: &[usize]) -> Result<(), GenerateError> {
+fn check_shape(
+    file: &GgufFile,
+    info: &TensorInfo,
+    expected: &[usize],
+) -> Result<(), GenerateError> {
     let dims: Vec<usize> = info.dims.iter().map(|&d| d as usize).collect();
     if dims != expected {
         return Err(GenerateError::UnsupportedModel {
             path: file.path.clone(),
-            reason: format!("tensor {} has shape {dims:?}, expected {expected:?}", info.name),
+            reason: format!(
+                "tensor {} has shape {dims:?}, expected {expected:?}",
+                info.name
+            ),
         });
     }
     Ok(())
 }
 
 /// A 1-D tensor (norm weights, RoPE factors) as f32.
-fn vector(file: &GgufFile, reader: &mut File, name: &str, len: usize) -> Result<Vec<f32>, GenerateError> {
+fn vector(
+    file: &GgufFile,
+    reader: &mut File,
+    name: &str,
+    len: usize,
+) -> Result<Vec<f32>, GenerateError> {
     let info = find(file, name)?;
     check_shape(file, info, &[len])?;
     let bytes = file.read_tensor_bytes(reader, info)?;
@@ -457,17 +612,34 @@ fn vector(file: &GgufFile, reader: &mut File, name: &str, len: usize) -> Result<
 /// Any tensor type candle knows, as f32.
 fn dequantize(file: &GgufFile, info: &TensorInfo, bytes: &[u8]) -> Result<Vec<f32>, GenerateError> {
     if info.ggml_type == GgmlType::F32 {
-        return Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect());
+        return Ok(bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect());
     }
-    let dtype = info.ggml_type.to_candle().ok_or_else(|| GenerateError::UnsupportedModel {
-        path: file.path.clone(),
-        reason: format!("tensor {} has type {}, which Docent cannot read", info.name, info.ggml_type.name()),
-    })?;
+    let dtype = info
+        .ggml_type
+        .to_candle()
+        .ok_or_else(|| GenerateError::UnsupportedModel {
+            path: file.path.clone(),
+            reason: format!(
+                "tensor {} has type {}, which Docent cannot read",
+                info.name,
+                info.ggml_type.name()
+            ),
+        })?;
     let device = candle_core::Device::Cpu;
-    let storage = candle_core::quantized::QStorage::from_data(std::borrow::Cow::Borrowed(bytes), &device, dtype)?;
+    let storage = candle_core::quantized::QStorage::from_data(
+        std::borrow::Cow::Borrowed(bytes),
+        &device,
+        dtype,
+    )?;
     let shape: Vec<usize> = info.dims.iter().rev().map(|&d| d as usize).collect();
     let tensor = candle_core::quantized::QTensor::new(storage, shape)?;
-    Ok(tensor.dequantize(&device)?.flatten_all()?.to_vec1::<f32>()?)
+    Ok(tensor
+        .dequantize(&device)?
+        .flatten_all()?
+        .to_vec1::<f32>()?)
 }
 
 fn pack_matrix(
@@ -481,7 +653,10 @@ fn pack_matrix(
     if cols % BLOCK != 0 {
         return Err(GenerateError::UnsupportedModel {
             path: file.path.clone(),
-            reason: format!("tensor {} has rows of {cols}, not a multiple of {BLOCK}", info.name),
+            reason: format!(
+                "tensor {} has rows of {cols}, not a multiple of {BLOCK}",
+                info.name
+            ),
         });
     }
     let bytes = file.read_tensor_bytes(reader, info)?;
@@ -532,31 +707,46 @@ fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
 /// few cache lines, where a plain loop would stride across the whole matrix on every write.
 const TRANSPOSE_TILE: usize = 16;
 
-/// `[row][token]` to `[token][row]`.
-fn transpose(rows_by_token: &[f32], n_tokens: usize, out: &mut [f32]) {
+/// Tokens `first_token ..` of `[row][token]` data, written `[token][row]` into `out`.
+fn transpose(rows_by_token: &[f32], n_tokens: usize, first_token: usize, out: &mut [f32]) {
     if n_tokens == 1 {
         out.copy_from_slice(rows_by_token);
         return;
     }
-    for_each_transposed(rows_by_token, n_tokens, |index, value| out[index] = value);
+    for_each_transposed(rows_by_token, n_tokens, first_token, out, |slot, value| {
+        *slot = value
+    });
 }
 
-/// `x[token][row] += rows_by_token[row][token]`.
-fn add_transposed(rows_by_token: &[f32], n_tokens: usize, x: &mut [f32]) {
-    for_each_transposed(rows_by_token, n_tokens, |index, value| x[index] += value);
+/// `x[token][row] += rows_by_token[row][token]` for tokens `first_token ..` (`x` holds those).
+fn add_transposed(rows_by_token: &[f32], n_tokens: usize, first_token: usize, x: &mut [f32]) {
+    for_each_transposed(rows_by_token, n_tokens, first_token, x, |slot, value| {
+        *slot += value
+    });
 }
 
-/// Calls `apply(token * n_rows + row, rows_by_token[row * n_tokens + token])` tile by tile.
+/// Calls `apply(&mut out[token - first_token][row], rows_by_token[row][token])` tile by tile.
 #[inline(always)]
-fn for_each_transposed(rows_by_token: &[f32], n_tokens: usize, mut apply: impl FnMut(usize, f32)) {
+fn for_each_transposed(
+    rows_by_token: &[f32],
+    n_tokens: usize,
+    first_token: usize,
+    out: &mut [f32],
+    apply: impl Fn(&mut f32, f32),
+) {
     let n_rows = rows_by_token.len() / n_tokens;
+    let out_tokens = out.len() / n_rows;
     for row_start in (0..n_rows).step_by(TRANSPOSE_TILE) {
         let row_end = (row_start + TRANSPOSE_TILE).min(n_rows);
-        for token_start in (0..n_tokens).step_by(TRANSPOSE_TILE) {
-            let token_end = (token_start + TRANSPOSE_TILE).min(n_tokens);
+        for token_start in (0..out_tokens).step_by(TRANSPOSE_TILE) {
+            let token_end = (token_start + TRANSPOSE_TILE).min(out_tokens);
             for token in token_start..token_end {
+                let out_row = &mut out[token * n_rows..][..n_rows];
                 for row in row_start..row_end {
-                    apply(token * n_rows + row, rows_by_token[row * n_tokens + token]);
+                    apply(
+                        &mut out_row[row],
+                        rows_by_token[row * n_tokens + first_token + token],
+                    );
                 }
             }
         }
@@ -578,7 +768,9 @@ fn exp_approx(x: f32) -> f32 {
     let p = 1.0
         + f * (std::f32::consts::LN_2
             + f * (0.240_226_5
-                + f * (0.055_504_11 + f * (0.009_618_129 + f * (0.001_333_355_8 + f * (0.000_154_035_3 + f * 0.000_015_252_73))))));
+                + f * (0.055_504_11
+                    + f * (0.009_618_129
+                        + f * (0.001_333_355_8 + f * (0.000_154_035_3 + f * 0.000_015_252_73))))));
     f32::from_bits(((whole as i32 + 127) as u32) << 23) * p
 }
 
@@ -587,7 +779,10 @@ fn exp_approx(x: f32) -> f32 {
 fn softmax(values: &mut [f32]) {
     let mut lanes = [f32::NEG_INFINITY; 8];
     let chunks = values.chunks_exact(8);
-    let mut max = chunks.remainder().iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let mut max = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
     for chunk in chunks {
         for i in 0..8 {
             lanes[i] = lanes[i].max(chunk[i]);
@@ -619,7 +814,12 @@ fn sum(values: &[f32]) -> f32 {
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0f32; 8];
     let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(x, y)| x * y).sum();
+    let tail: f32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
     for (x, y) in a_chunks.zip(b_chunks) {
         for i in 0..8 {
             lanes[i] = x[i].mul_add(y[i], lanes[i]);
@@ -645,7 +845,10 @@ mod tests {
             let x = i as f32 / 100.0;
             let (got, want) = (exp_approx(x), x.exp());
             // Rounding x * log2(e) in f32 costs up to a few millionths relative at the ends of the range.
-            assert!((got - want).abs() <= 8e-6 * want, "exp({x}) = {got}, want {want}");
+            assert!(
+                (got - want).abs() <= 8e-6 * want,
+                "exp({x}) = {got}, want {want}"
+            );
         }
         assert_eq!(exp_approx(-1000.0), exp_approx(-87.0));
         assert!(silu(-1000.0).abs() < 1e-30 && (silu(1000.0) - 1000.0).abs() < 1e-3);
@@ -660,20 +863,45 @@ mod tests {
             assert!((got - x.exp() / denominator).abs() < 1e-6);
         }
         let mut out = [0f32; 4];
-        rms_norm(&[1.0, -2.0, 3.0, -4.0], &[1.0, 1.0, 2.0, 0.5], 0.0, &mut out);
+        rms_norm(
+            &[1.0, -2.0, 3.0, -4.0],
+            &[1.0, 1.0, 2.0, 0.5],
+            0.0,
+            &mut out,
+        );
         let rms = (30f32 / 4.0).sqrt();
-        assert_eq!(out.map(|v| (v * 1e4).round()), [1.0 / rms, -2.0 / rms, 6.0 / rms, -2.0 / rms].map(|v| (v * 1e4).round()));
+        assert_eq!(
+            out.map(|v| (v * 1e4).round()),
+            [1.0 / rms, -2.0 / rms, 6.0 / rms, -2.0 / rms].map(|v| (v * 1e4).round())
+        );
     }
 
     #[test]
     fn transposes_round_trip() {
         let rows_by_token: Vec<f32> = (0..12).map(|v| v as f32).collect();
         let mut by_token = vec![0f32; 12];
-        transpose(&rows_by_token, 3, &mut by_token);
-        assert_eq!(by_token, [0.0, 3.0, 6.0, 9.0, 1.0, 4.0, 7.0, 10.0, 2.0, 5.0, 8.0, 11.0]);
+        transpose(&rows_by_token, 3, 0, &mut by_token);
+        assert_eq!(
+            by_token,
+            [0.0, 3.0, 6.0, 9.0, 1.0, 4.0, 7.0, 10.0, 2.0, 5.0, 8.0, 11.0]
+        );
         let mut x = vec![1f32; 12];
-        add_transposed(&rows_by_token, 3, &mut x);
+        add_transposed(&rows_by_token, 3, 0, &mut x);
         assert_eq!(x, by_token.iter().map(|v| v + 1.0).collect::<Vec<_>>());
-        assert_eq!(dot(&by_token, &by_token), (0..12).map(|v| (v * v) as f32).sum::<f32>());
+        // A later range of tokens only.
+        let mut tail = vec![0f32; 4];
+        transpose(&rows_by_token, 3, 2, &mut tail);
+        assert_eq!(tail, by_token[8..]);
+        let big: Vec<f32> = (0..40 * 37).map(|v| v as f32).collect();
+        let mut whole = vec![0f32; big.len()];
+        transpose(&big, 37, 0, &mut whole);
+        assert!(
+            (0..40)
+                .all(|row| (0..37).all(|token| whole[token * 40 + row] == big[row * 37 + token]))
+        );
+        assert_eq!(
+            dot(&by_token, &by_token),
+            (0..12).map(|v| (v * v) as f32).sum::<f32>()
+        );
     }
 }

@@ -76,7 +76,11 @@ impl PackedMatrix {
             rows,
             cols,
             scales: vec![f16::ZERO; n_scales],
-            mins: if format == Format::U4 { vec![f16::ZERO; n_scales] } else { Vec::new() },
+            mins: if format == Format::U4 {
+                vec![f16::ZERO; n_scales]
+            } else {
+                Vec::new()
+            },
             quants: vec![0; rows.div_ceil(GROUP) * (cols / BLOCK) * bytes_per],
         }
     }
@@ -92,7 +96,11 @@ impl PackedMatrix {
     /// From ggml Q4_1 blocks (f16 `d`, f16 `m`, 16 bytes of nibbles).
     pub fn from_q4_1(data: &[u8], rows: usize, cols: usize) -> Self {
         Self::from_4bit_blocks(data, rows, cols, 20, |block| {
-            (f16::from_le_bytes([block[0], block[1]]), f16::from_le_bytes([block[2], block[3]]), &block[4..20])
+            (
+                f16::from_le_bytes([block[0], block[1]]),
+                f16::from_le_bytes([block[2], block[3]]),
+                &block[4..20],
+            )
         })
     }
 
@@ -105,7 +113,11 @@ impl PackedMatrix {
     ) -> Self {
         let mut packed = Self::empty(Format::U4, rows, cols);
         let n_blocks = cols / BLOCK;
-        assert_eq!(data.len(), rows * n_blocks * block_bytes, "4-bit tensor size");
+        assert_eq!(
+            data.len(),
+            rows * n_blocks * block_bytes,
+            "4-bit tensor size"
+        );
         for row in 0..rows {
             let (group, lane) = (row / GROUP, row % GROUP);
             for block_idx in 0..n_blocks {
@@ -114,7 +126,8 @@ impl PackedMatrix {
                 let group_block = group * n_blocks + block_idx;
                 packed.scales[group_block * GROUP + lane] = scale;
                 packed.mins[group_block * GROUP + lane] = min;
-                let out = &mut packed.quants[group_block * U4_GROUP_BLOCK_BYTES..][..U4_GROUP_BLOCK_BYTES];
+                let out = &mut packed.quants[group_block * U4_GROUP_BLOCK_BYTES..]
+                    [..U4_GROUP_BLOCK_BYTES];
                 for k in 0..4 {
                     out[k * 32 + lane * 4..][..4].copy_from_slice(&nibbles[k * 4..k * 4 + 4]);
                 }
@@ -133,10 +146,13 @@ impl PackedMatrix {
             for block_idx in 0..n_blocks {
                 let block = &data[(row * n_blocks + block_idx) * 34..][..34];
                 let group_block = group * n_blocks + block_idx;
-                packed.scales[group_block * GROUP + lane] = f16::from_le_bytes([block[0], block[1]]);
-                let out = &mut packed.quants[group_block * I8_GROUP_BLOCK_BYTES..][..I8_GROUP_BLOCK_BYTES];
+                packed.scales[group_block * GROUP + lane] =
+                    f16::from_le_bytes([block[0], block[1]]);
+                let out = &mut packed.quants[group_block * I8_GROUP_BLOCK_BYTES..]
+                    [..I8_GROUP_BLOCK_BYTES];
                 for step in 0..8 {
-                    out[step * 32 + lane * 4..][..4].copy_from_slice(&block[2 + step * 4..2 + step * 4 + 4]);
+                    out[step * 32 + lane * 4..][..4]
+                        .copy_from_slice(&block[2 + step * 4..2 + step * 4 + 4]);
                 }
             }
         }
@@ -156,7 +172,8 @@ impl PackedMatrix {
                 let scale = quantize_block(values, &mut quants);
                 let group_block = group * n_blocks + block_idx;
                 packed.scales[group_block * GROUP + lane] = f16::from_f32(scale);
-                let out = &mut packed.quants[group_block * I8_GROUP_BLOCK_BYTES..][..I8_GROUP_BLOCK_BYTES];
+                let out = &mut packed.quants[group_block * I8_GROUP_BLOCK_BYTES..]
+                    [..I8_GROUP_BLOCK_BYTES];
                 for step in 0..8 {
                     for i in 0..4 {
                         out[step * 32 + lane * 4 + i] = quants[step * 4 + i] as u8;
@@ -169,7 +186,12 @@ impl PackedMatrix {
 
     /// Row `row` as f32 (token embeddings are looked up this way).
     pub fn dequantize_row(&self, row: usize, out: &mut [f32]) {
-        assert!(row < self.rows && out.len() == self.cols, "row {row} of {} x {}", self.rows, self.cols);
+        assert!(
+            row < self.rows && out.len() == self.cols,
+            "row {row} of {} x {}",
+            self.rows,
+            self.cols
+        );
         let (group, lane) = (row / GROUP, row % GROUP);
         let n_blocks = self.blocks();
         for block_idx in 0..n_blocks {
@@ -179,7 +201,8 @@ impl PackedMatrix {
             match self.format {
                 Format::U4 => {
                     let min = self.mins[group_block * GROUP + lane].to_f32();
-                    let bytes = &self.quants[group_block * U4_GROUP_BLOCK_BYTES..][..U4_GROUP_BLOCK_BYTES];
+                    let bytes =
+                        &self.quants[group_block * U4_GROUP_BLOCK_BYTES..][..U4_GROUP_BLOCK_BYTES];
                     for k in 0..4 {
                         for i in 0..4 {
                             let byte = bytes[k * 32 + lane * 4 + i];
@@ -189,10 +212,12 @@ impl PackedMatrix {
                     }
                 }
                 Format::I8 => {
-                    let bytes = &self.quants[group_block * I8_GROUP_BLOCK_BYTES..][..I8_GROUP_BLOCK_BYTES];
+                    let bytes =
+                        &self.quants[group_block * I8_GROUP_BLOCK_BYTES..][..I8_GROUP_BLOCK_BYTES];
                     for step in 0..8 {
                         for i in 0..4 {
-                            values[4 * step + i] = scale * (bytes[step * 32 + lane * 4 + i] as i8) as f32;
+                            values[4 * step + i] =
+                                scale * (bytes[step * 32 + lane * 4 + i] as i8) as f32;
                         }
                     }
                 }
@@ -221,7 +246,13 @@ pub fn quantize_block(values: &[f32], quants: &mut [i8]) -> f32 {
             lanes[i] = lanes[i].max(chunk[i].abs());
         }
     }
-    let amax = values.chunks_exact(8).remainder().iter().fold(lanes.iter().fold(0f32, |m, &v| m.max(v)), |m, v| m.max(v.abs()));
+    let amax = values
+        .chunks_exact(8)
+        .remainder()
+        .iter()
+        .fold(lanes.iter().fold(0f32, |m, &v| m.max(v)), |m, v| {
+            m.max(v.abs())
+        });
     let scale = amax / 127.0;
     let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
     for (q, v) in quants.iter_mut().zip(values) {
@@ -244,24 +275,44 @@ pub struct QuantizedActivations {
 }
 
 impl QuantizedActivations {
-    /// Quantizes `values` (`n_tokens x cols`, row-major), reusing this buffer's memory.
-    pub fn quantize(&mut self, values: &[f32], n_tokens: usize, cols: usize) {
+    /// Quantizes `values` (`n_tokens x cols`, row-major), reusing this buffer's memory, on the
+    /// current rayon pool when `parallel`.
+    pub fn quantize(&mut self, values: &[f32], n_tokens: usize, cols: usize, parallel: bool) {
         assert_eq!(values.len(), n_tokens * cols, "activation size");
-        assert_eq!(cols % BLOCK, 0, "activation width {cols} is not a multiple of {BLOCK}");
+        assert_eq!(
+            cols % BLOCK,
+            0,
+            "activation width {cols} is not a multiple of {BLOCK}"
+        );
         let n_blocks = cols / BLOCK;
         self.n_tokens = n_tokens;
         self.cols = cols;
         self.quants.resize(n_tokens * cols, 0);
         self.scales.resize(n_tokens * n_blocks, 0.0);
         self.sums.resize(n_tokens * n_blocks, 0.0);
-        for (((block, quants), scale), sum) in values
-            .chunks_exact(BLOCK)
-            .zip(self.quants.chunks_exact_mut(BLOCK))
-            .zip(self.scales.iter_mut())
-            .zip(self.sums.iter_mut())
-        {
-            *scale = quantize_block(block, quants);
+        let one = |row: usize, quants: &mut [i8], scale: &mut f32, sum: &mut f32| {
+            *scale = quantize_block(&values[row * BLOCK..][..BLOCK], quants);
             *sum = *scale * quants.iter().map(|&q| q as i32).sum::<i32>() as f32;
+        };
+        if parallel {
+            use rayon::prelude::*;
+            self.quants
+                .par_chunks_exact_mut(BLOCK)
+                .zip(self.scales.par_iter_mut())
+                .zip(self.sums.par_iter_mut())
+                .enumerate()
+                .with_min_len(64)
+                .for_each(|(row, ((quants, scale), sum))| one(row, quants, scale, sum));
+        } else {
+            for (row, ((quants, scale), sum)) in self
+                .quants
+                .chunks_exact_mut(BLOCK)
+                .zip(self.scales.iter_mut())
+                .zip(self.sums.iter_mut())
+                .enumerate()
+            {
+                one(row, quants, scale, sum);
+            }
         }
     }
 }
@@ -322,14 +373,22 @@ mod tests {
                 expected8.push(d.to_f32() * q as f32);
             }
         }
-        assert_eq!(PackedMatrix::from_q4_0(&q4_0, rows, cols).dequantize(), expected4);
-        assert_eq!(PackedMatrix::from_q8_0(&q8_0, rows, cols).dequantize(), expected8);
+        assert_eq!(
+            PackedMatrix::from_q4_0(&q4_0, rows, cols).dequantize(),
+            expected4
+        );
+        assert_eq!(
+            PackedMatrix::from_q8_0(&q8_0, rows, cols).dequantize(),
+            expected8
+        );
     }
 
     #[test]
     fn quantize_i8_is_close_and_never_uses_minus_128() {
         let (rows, cols) = (8, 64);
-        let weights: Vec<f32> = (0..rows * cols).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
+        let weights: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
         let packed = PackedMatrix::quantize_i8(&weights, rows, cols);
         for (a, b) in packed.dequantize().iter().zip(&weights) {
             assert!((a - b).abs() <= 50.0 / 7.0 / 127.0, "{a} vs {b}");

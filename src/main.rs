@@ -106,6 +106,23 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum BenchCommand {
+    /// Answer-model speed: load time, prompt and decode tokens/s, time to first token.
+    Llm {
+        /// A GGUF file (default: the models folder's SmolLM2-135M-Instruct).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        threads: Vec<usize>,
+        #[arg(long, value_delimiter = ',', default_value = "128,1000")]
+        prompt: Vec<usize>,
+        #[arg(long, default_value_t = 128)]
+        gen_tokens: usize,
+        /// scripts/bench-llm-reference, to run llama.cpp on the same file side by side.
+        #[arg(long)]
+        reference: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Embedding speed: Docent against sentence-transformers on the same texts and threads.
     Embed {
         /// How many texts of 40-60 words.
@@ -278,6 +295,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 output::print_json(&output::status_json(&status));
             } else {
                 output::print_status(&status);
+            }
+        }
+        Command::Bench(BenchCommand::Llm {
+            model,
+            threads,
+            prompt,
+            gen_tokens,
+            reference,
+            json,
+        }) => {
+            let model = model.unwrap_or_else(|| config.llm_path.clone());
+            let rows = docent_engine::bench_llm(
+                &model,
+                &threads,
+                &prompt,
+                gen_tokens,
+                reference.as_deref(),
+            )?;
+            if json {
+                output::print_json(&output::llm_bench_json(&rows));
+            } else {
+                output::print_llm_bench(&model, &rows);
             }
         }
         Command::Bench(BenchCommand::Embed {

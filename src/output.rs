@@ -5,8 +5,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use docent_engine::{
-    BeirReport, DocumentRow, EmbedBenchReport, EngineStatus, FileOutcome, IndexReport, Progress,
-    ProgressEvent, SearchHit,
+    BeirReport, DocumentRow, EmbedBenchReport, EngineStatus, FileOutcome, IndexReport, LlmBenchRow,
+    Progress, ProgressEvent, SearchHit,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
@@ -476,5 +476,52 @@ pub fn print_embed_bench(report: &EmbedBenchReport) {
     }
     if let Some(cosine) = report.min_cosine {
         println!("lowest cosine between the two on the sampled vectors: {cosine:.6}");
+    }
+}
+
+pub fn llm_bench_json(rows: &[LlmBenchRow]) -> Value {
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "threads": r.threads,
+                "prompt_tokens": r.prompt_tokens,
+                "gen_tokens": r.gen_tokens,
+                "load_ms": r.load_ms,
+                "first_token_ms": r.first_token_ms,
+                "prompt_tokens_per_s": r.prompt_tokens_per_s,
+                "decode_tokens_per_s": r.decode_tokens_per_s,
+                "llama_cpp_prompt_tokens_per_s": r.reference_prompt_tokens_per_s,
+                "llama_cpp_decode_tokens_per_s": r.reference_decode_tokens_per_s,
+            })
+        })
+        .collect();
+    json!({ "rows": rows })
+}
+
+pub fn print_llm_bench(model: &std::path::Path, rows: &[LlmBenchRow]) {
+    println!("{}", model.display());
+    println!(
+        "| threads | prompt tokens | load ms | first token ms | prompt tok/s | decode tok/s | llama.cpp prompt | llama.cpp decode | ratio prompt | ratio decode |"
+    );
+    println!("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+    let ratio = |ours: f64, theirs: Option<f64>| {
+        theirs.map_or("-".to_string(), |t| format!("{:.2}x", ours / t))
+    };
+    for r in rows {
+        println!(
+            "| {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {} | {} | {} | {} |",
+            r.threads,
+            r.prompt_tokens,
+            r.load_ms,
+            r.first_token_ms,
+            r.prompt_tokens_per_s,
+            r.decode_tokens_per_s,
+            cell(r.reference_prompt_tokens_per_s),
+            cell(r.reference_decode_tokens_per_s),
+            ratio(r.prompt_tokens_per_s, r.reference_prompt_tokens_per_s),
+            ratio(r.decode_tokens_per_s, r.reference_decode_tokens_per_s),
+        );
     }
 }

@@ -369,3 +369,54 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
     dot / (norm(a) * norm(b)).max(1e-12)
 }
+
+/// One row of `docent bench llm`: Docent and, when a reference script is given, llama.cpp on the
+/// same GGUF, prompt length and thread count.
+#[derive(Debug, Clone)]
+pub struct LlmBenchRow {
+    pub threads: usize,
+    pub prompt_tokens: usize,
+    pub gen_tokens: usize,
+    pub load_ms: f64,
+    pub first_token_ms: f64,
+    pub prompt_tokens_per_s: f64,
+    pub decode_tokens_per_s: f64,
+    pub reference_prompt_tokens_per_s: Option<f64>,
+    pub reference_decode_tokens_per_s: Option<f64>,
+}
+
+/// Times the answer model at each thread count and prompt length; `reference` is
+/// `scripts/bench-llm-reference` (llama.cpp's llama-bench), run back to back with Docent.
+pub fn bench_llm(
+    model: &Path,
+    threads: &[usize],
+    prompt_tokens: &[usize],
+    gen_tokens: usize,
+    reference: Option<&Path>,
+) -> Result<Vec<LlmBenchRow>, EngineError> {
+    let mut rows = Vec::new();
+    for &n_threads in threads {
+        for &n_prompt in prompt_tokens {
+            let ours = docent_generate::bench::bench_llm(model, n_threads, n_prompt, gen_tokens)?;
+            let theirs = reference
+                .map(|script| {
+                    docent_generate::bench::reference_llm(
+                        script, model, n_threads, n_prompt, gen_tokens,
+                    )
+                })
+                .transpose()?;
+            rows.push(LlmBenchRow {
+                threads: n_threads,
+                prompt_tokens: n_prompt,
+                gen_tokens,
+                load_ms: ours.load_ms,
+                first_token_ms: ours.first_token_ms,
+                prompt_tokens_per_s: ours.prompt_tokens_per_s,
+                decode_tokens_per_s: ours.decode_tokens_per_s,
+                reference_prompt_tokens_per_s: theirs.as_ref().map(|r| r.prompt_tokens_per_s),
+                reference_decode_tokens_per_s: theirs.as_ref().map(|r| r.decode_tokens_per_s),
+            });
+        }
+    }
+    Ok(rows)
+}

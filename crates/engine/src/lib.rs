@@ -40,8 +40,8 @@ pub use ask::{
     NOT_FOUND_SIMILARITY, default_llm_path,
 };
 pub use bench::{
-    BeirReport, EmbedBenchReport, ModeScores, bench_beir, bench_embed, default_scratch_dir,
-    peak_rss_bytes,
+    BeirReport, EmbedBenchReport, LlmBenchRow, ModeScores, bench_beir, bench_embed, bench_llm,
+    default_scratch_dir, peak_rss_bytes,
 };
 pub use docent_generate::{DeviceChoice, SamplingParams, StopReason};
 pub use docent_ingest::worker::serve_stdio as serve_parse_worker;

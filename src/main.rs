@@ -147,6 +147,12 @@ enum BenchCommand {
         /// Scratch folder (default: a new folder under the system temp dir, removed after).
         #[arg(long)]
         scratch: Option<PathBuf>,
+        /// Chunk size in tokens (to compare settings).
+        #[arg(long)]
+        chunk_tokens: Option<usize>,
+        /// Overlap between consecutive chunks in tokens.
+        #[arg(long)]
+        overlap_tokens: Option<usize>,
         #[arg(long)]
         json: bool,
     },
@@ -339,7 +345,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 output::print_embed_bench(&report);
             }
         }
-        Command::Bench(BenchCommand::Beir { dir, scratch, json }) => {
+        Command::Bench(BenchCommand::Beir {
+            dir,
+            scratch,
+            chunk_tokens,
+            overlap_tokens,
+            json,
+        }) => {
+            if let Some(tokens) = chunk_tokens {
+                config.chunk.max_tokens = tokens;
+            }
+            if let Some(tokens) = overlap_tokens {
+                config.chunk.overlap_tokens = tokens;
+            }
             let keep = scratch.is_some();
             let scratch = scratch.unwrap_or_else(docent_engine::default_scratch_dir);
             config.data_dir = scratch.clone();

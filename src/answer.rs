@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use docent_engine::{
-    Answer, AskRequest, CancelFlag, Citation, DeviceChoice, Engine, EngineConfig, NOT_FOUND_ANSWER,
+    Answer, AskRequest, CancelFlag, Citation, CitationMode, DeviceChoice, Engine, EngineConfig,
+    NOT_FOUND_ANSWER,
 };
 use serde_json::json;
 
@@ -33,6 +34,10 @@ pub struct ModelArgs {
     /// Longest answer, in tokens.
     #[arg(long, default_value_t = 512)]
     max_tokens: usize,
+    /// Give the model only the sentences of each passage that bear on the question (default:
+    /// the engine's, chosen on `docent bench answers`).
+    #[arg(long, value_parser = ["on", "off"])]
+    focus: Option<String>,
 }
 
 impl ModelArgs {
@@ -56,6 +61,9 @@ impl ModelArgs {
         request.sampling.temperature = self.temperature;
         request.sampling.seed = self.seed;
         request.sampling.max_new_tokens = self.max_tokens;
+        if let Some(focus) = &self.focus {
+            request.focus = focus == "on";
+        }
         request
     }
 }
@@ -85,13 +93,16 @@ fn print_sources(answer: &Answer) {
         }
         return;
     }
-    let (heading, list) = if answer.cited {
-        ("Sources:", &answer.citations)
-    } else {
-        (
+    let (heading, list) = match answer.citation_mode {
+        CitationMode::Model => ("Sources:", &answer.citations),
+        CitationMode::Attributed => (
+            "The model cited no source; the passages most similar to its answer:",
+            &answer.attributed,
+        ),
+        CitationMode::None => (
             "The answer cites no source; the passages it was given:",
             &answer.sources,
-        )
+        ),
     };
     println!("\n{heading}");
     for source in list {
@@ -99,11 +110,13 @@ fn print_sources(answer: &Answer) {
     }
 }
 
+/// What `citations` lists follows `citation_mode`: the model's citations, the attributed
+/// sources, or (with neither) every passage the model was given.
 pub fn answer_json(answer: &Answer) -> serde_json::Value {
-    let citations: Vec<_> = if answer.cited {
-        &answer.citations
-    } else {
-        &answer.sources
+    let citations: Vec<_> = match answer.citation_mode {
+        CitationMode::Model => &answer.citations,
+        CitationMode::Attributed => &answer.attributed,
+        CitationMode::None => &answer.sources,
     }
     .iter()
     .map(|c| {
@@ -123,7 +136,9 @@ pub fn answer_json(answer: &Answer) -> serde_json::Value {
         "answer": answer.answer,
         "citations": citations,
         "cited": answer.cited,
+        "citation_mode": answer.citation_mode.as_str(),
         "found": answer.found,
+        "best_similarity": answer.best_similarity,
         "timings": {
             "retrieve_ms": answer.timings.retrieve_ms,
             "prompt_tokens": answer.timings.prompt_tokens,
@@ -250,8 +265,14 @@ pub fn chat(engine: &Engine, args: &ModelArgs, resume: Option<i64>) -> anyhow::R
                 if cancel.is_cancelled() {
                     println!("(stopped)");
                 }
-                if answer.found && !answer.cited {
-                    println!("(this answer cites no source: /sources shows what it was given)");
+                match answer.citation_mode {
+                    CitationMode::Attributed => println!(
+                        "(the model cited no source: /sources shows the passages most similar to its answer)"
+                    ),
+                    CitationMode::None if answer.found => {
+                        println!("(this answer cites no source: /sources shows what it was given)")
+                    }
+                    _ => {}
                 }
                 if !answer.found && answer.answer != NOT_FOUND_ANSWER {
                     println!();

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use docent_engine::{
-    CancelFlag, DocFilter, DocStatus, DocType, Engine, EngineConfig, EngineError, SearchMode,
-    SearchRequest,
+    AnswersBenchConfig, CancelFlag, DocFilter, DocStatus, DocType, Engine, EngineConfig,
+    EngineError, PromptLayout, SearchMode, SearchRequest,
 };
 
 /// Docent: your files, indexed locally; search them and ask questions. Nothing leaves the machine.
@@ -96,7 +96,7 @@ enum Command {
         #[arg(long)]
         resume: Option<i64>,
     },
-    /// Benchmarks: retrieval quality and indexing speed.
+    /// Benchmarks: retrieval and answer quality, indexing and model speed.
     #[command(subcommand)]
     Bench(BenchCommand),
     /// Internal: serve parse requests on stdin/stdout (the sandboxed parser process).
@@ -137,6 +137,43 @@ enum BenchCommand {
         /// only Docent is measured.
         #[arg(long)]
         python: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Answer quality on a committed question set: facts, citations, sources, not-found
+    /// accuracy and speed, per variant (top-k, prompt layout, focus step).
+    Answers {
+        /// A folder with questions.json and corpus/.
+        #[arg(long, default_value = "tests/data/answers")]
+        dataset: PathBuf,
+        /// Passages given to the model (several: compare).
+        #[arg(long, value_delimiter = ',', default_value = "5")]
+        top_k: Vec<usize>,
+        /// The focus step (keep only the sentences of each source that bear on the question).
+        #[arg(long, default_value = "both", value_parser = ["on", "off", "both"])]
+        focus: String,
+        /// Prompt layouts (user, system, one-sentence, example-line, example-turn), or "all".
+        #[arg(long, value_delimiter = ',', default_value = "user")]
+        prompt: Vec<String>,
+        /// Longest answer, in tokens.
+        #[arg(long, default_value_t = 128)]
+        max_tokens: usize,
+        /// Scratch folder (default: a new folder under the system temp dir, removed after).
+        #[arg(long)]
+        scratch: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Calibrate the not-found threshold on a BEIR data set: each test query's best passage
+    /// similarity with its relevant documents in the corpus and with them left out.
+    Threshold {
+        /// A folder with corpus.jsonl, queries.jsonl and qrels/test.tsv.
+        dir: PathBuf,
+        /// Documents indexed besides the relevant ones (the first in corpus order).
+        #[arg(long, default_value_t = 700)]
+        distractors: usize,
+        #[arg(long)]
+        scratch: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -372,6 +409,76 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 output::print_json(&output::beir_json(&report));
             } else {
                 output::print_beir(&report);
+            }
+        }
+        Command::Bench(BenchCommand::Answers {
+            dataset,
+            top_k,
+            focus,
+            prompt,
+            max_tokens,
+            scratch,
+            json,
+        }) => {
+            let layouts = if prompt.iter().any(|p| p == "all") {
+                PromptLayout::ALL.to_vec()
+            } else {
+                prompt
+                    .iter()
+                    .map(|name| {
+                        PromptLayout::parse(name)
+                            .with_context(|| format!("unknown prompt layout {name:?}"))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?
+            };
+            let focus = match focus.as_str() {
+                "on" => vec![true],
+                "off" => vec![false],
+                _ => vec![false, true],
+            };
+            let bench = AnswersBenchConfig {
+                dataset,
+                top_k,
+                focus,
+                layouts,
+                max_new_tokens: max_tokens,
+            };
+            let keep = scratch.is_some();
+            let scratch = scratch.unwrap_or_else(docent_engine::default_scratch_dir);
+            config.data_dir = scratch.clone();
+            let progress = output::IndexProgress::new();
+            let result = docent_engine::bench_answers(config, &bench, &progress);
+            progress.finish();
+            if !keep {
+                let _ = std::fs::remove_dir_all(&scratch);
+            }
+            let report = result?;
+            if json {
+                output::print_json(&output::answers_bench_json(&report));
+            } else {
+                output::print_answers_bench(&report);
+            }
+        }
+        Command::Bench(BenchCommand::Threshold {
+            dir,
+            distractors,
+            scratch,
+            json,
+        }) => {
+            let keep = scratch.is_some();
+            let scratch = scratch.unwrap_or_else(docent_engine::default_scratch_dir);
+            config.data_dir = scratch.clone();
+            let progress = output::IndexProgress::new();
+            let result = docent_engine::bench_threshold(config, &dir, distractors, &progress);
+            progress.finish();
+            if !keep {
+                let _ = std::fs::remove_dir_all(&scratch);
+            }
+            let report = result?;
+            if json {
+                output::print_json(&output::threshold_bench_json(&report));
+            } else {
+                output::print_threshold_bench(&report);
             }
         }
         Command::Ask {

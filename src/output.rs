@@ -5,8 +5,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use docent_engine::{
-    BeirReport, DocumentRow, EmbedBenchReport, EngineStatus, FileOutcome, IndexReport, LlmBenchRow,
-    Progress, ProgressEvent, SearchHit,
+    AnswersBenchReport, AnswersSummary, BeirReport, DocumentRow, EmbedBenchReport, EngineStatus,
+    FileOutcome, IndexReport, LlmBenchRow, Progress, ProgressEvent, SearchHit, ThresholdReport,
+    ThresholdRow,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
@@ -524,4 +525,203 @@ pub fn print_llm_bench(model: &std::path::Path, rows: &[LlmBenchRow]) {
             ratio(r.decode_tokens_per_s, r.reference_decode_tokens_per_s),
         );
     }
+}
+
+fn threshold_json(row: &ThresholdRow) -> Value {
+    json!({
+        "threshold": row.threshold,
+        "answerable_found": row.answerable_found,
+        "unanswerable_not_found": row.unanswerable_not_found,
+        "balanced_accuracy": row.balanced_accuracy,
+    })
+}
+
+fn answers_summary_json(summary: &AnswersSummary) -> Value {
+    json!({
+        "answerable": summary.answerable,
+        "unanswerable": summary.unanswerable,
+        "fact_rate": summary.fact_rate,
+        "citation_rate": summary.citation_rate,
+        "correct_source_rate": summary.correct_source_rate,
+        "model_citation_accuracy": summary.model_citation_accuracy,
+        "attributed": summary.attributed,
+        "attribution_accuracy": summary.attribution_accuracy,
+        "not_found_accuracy": summary.not_found_accuracy,
+        "answerable_found_rate": summary.answerable_found_rate,
+        "unanswerable_not_found_rate": summary.unanswerable_not_found_rate,
+        "mean_prompt_tokens": summary.mean_prompt_tokens,
+        "mean_first_token_ms": summary.mean_first_token_ms,
+        "mean_tokens_per_s": summary.mean_tokens_per_s,
+        "seconds": summary.seconds,
+    })
+}
+
+pub fn answers_bench_json(report: &AnswersBenchReport) -> Value {
+    let variants: Vec<Value> = report
+        .variants
+        .iter()
+        .map(|v| {
+            let rows: Vec<Value> = v
+                .rows
+                .iter()
+                .map(|r| {
+                    json!({
+                        "id": r.id,
+                        "question": r.question,
+                        "answerable": r.answerable,
+                        "kind": r.kind,
+                        "best_similarity": r.best_similarity,
+                        "found": r.found,
+                        "answer": r.answer,
+                        "fact": r.fact,
+                        "citation_mode": r.citation_mode.as_str(),
+                        "correct_source": r.correct_source,
+                        "top_source_correct": r.top_source_correct,
+                        "prompt_tokens": r.prompt_tokens,
+                        "first_token_ms": r.first_token_ms,
+                        "tokens_per_s": r.tokens_per_s,
+                    })
+                })
+                .collect();
+            json!({
+                "top_k": v.top_k,
+                "focus": v.focus,
+                "prompt": v.layout.as_str(),
+                "summary": answers_summary_json(&v.summary),
+                "rows": rows,
+            })
+        })
+        .collect();
+    json!({
+        "documents": report.documents,
+        "chunks": report.chunks,
+        "variants": variants,
+        "threshold_sweep": report.threshold_sweep.iter().map(threshold_json).collect::<Vec<_>>(),
+        "best_threshold": report.best_threshold.as_ref().map(threshold_json),
+    })
+}
+
+fn percent(value: f64) -> String {
+    format!("{:.0}%", value * 100.0)
+}
+
+fn print_threshold_sweep(sweep: &[ThresholdRow], best: Option<&ThresholdRow>) {
+    println!("| threshold | answerable answered | unanswerable refused | balanced accuracy |");
+    println!("|--:|--:|--:|--:|");
+    for row in sweep
+        .iter()
+        .filter(|r| (0.099..=0.701).contains(&r.threshold))
+    {
+        println!(
+            "| {:.2} | {} | {} | {:.3} |",
+            row.threshold,
+            percent(row.answerable_found),
+            percent(row.unanswerable_not_found),
+            row.balanced_accuracy
+        );
+    }
+    if let Some(best) = best {
+        println!(
+            "\nbest threshold (highest balanced accuracy, lowest of ties): {:.2} ({:.3}; answers {}, refuses {})",
+            best.threshold,
+            best.balanced_accuracy,
+            percent(best.answerable_found),
+            percent(best.unanswerable_not_found)
+        );
+    }
+}
+
+pub fn print_answers_bench(report: &AnswersBenchReport) {
+    println!(
+        "{} documents, {} chunks; current not-found threshold {:.2}\n",
+        report.documents,
+        report.chunks,
+        docent_engine::NOT_FOUND_SIMILARITY
+    );
+    println!(
+        "| top-k | prompt | focus | fact | model cited | correct source | attributed (right) | not-found acc. | unanswerable refused | prompt tokens | first token ms | decode tok/s | seconds |"
+    );
+    println!("|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    for v in &report.variants {
+        let s = &v.summary;
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} ({}) | {} | {} | {:.0} | {:.0} | {:.1} | {:.0} |",
+            v.top_k,
+            v.layout.as_str(),
+            if v.focus { "on" } else { "off" },
+            percent(s.fact_rate),
+            percent(s.citation_rate),
+            percent(s.correct_source_rate),
+            s.attributed,
+            s.attribution_accuracy.map_or("-".to_string(), percent),
+            percent(s.not_found_accuracy),
+            percent(s.unanswerable_not_found_rate),
+            s.mean_prompt_tokens,
+            s.mean_first_token_ms,
+            s.mean_tokens_per_s,
+            s.seconds,
+        );
+    }
+    if let Some(first) = report.variants.first() {
+        println!("\nTop-1 similarity per question (first variant):\n");
+        println!("| question | answerable | similarity | found | fact | citation | answer |");
+        println!("|---|---|--:|---|---|---|---|");
+        let mut rows: Vec<_> = first.rows.iter().collect();
+        rows.sort_by(|a, b| b.best_similarity.unwrap_or(0.0).total_cmp(&a.best_similarity.unwrap_or(0.0)));
+        for r in rows {
+            let answer: String = r.answer.replace('\n', " ").chars().take(70).collect();
+            println!(
+                "| {} | {} | {:.3} | {} | {} | {} | {} |",
+                r.id,
+                if r.answerable { "yes" } else { r.kind.as_deref().unwrap_or("no") },
+                r.best_similarity.unwrap_or(0.0),
+                r.found,
+                if r.answerable { r.fact.to_string() } else { "-".to_string() },
+                r.citation_mode.as_str(),
+                answer
+            );
+        }
+    }
+    println!();
+    print_threshold_sweep(&report.threshold_sweep, report.best_threshold.as_ref());
+}
+
+pub fn threshold_bench_json(report: &ThresholdReport) -> Value {
+    json!({
+        "documents": report.documents,
+        "chunks": report.chunks,
+        "queries": report.queries,
+        "answerable": report.answerable,
+        "unanswerable": report.unanswerable,
+        "sweep": report.sweep.iter().map(threshold_json).collect::<Vec<_>>(),
+        "best": report.best.as_ref().map(threshold_json),
+    })
+}
+
+pub fn print_threshold_bench(report: &ThresholdReport) {
+    let quantiles = |values: &[f32]| {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f32::total_cmp);
+        let at = |q: f64| {
+            sorted
+                .get(((sorted.len().max(1) - 1) as f64 * q).round() as usize)
+                .copied()
+                .unwrap_or(0.0)
+        };
+        format!(
+            "min {:.3}, 10% {:.3}, median {:.3}, 90% {:.3}, max {:.3}",
+            at(0.0),
+            at(0.1),
+            at(0.5),
+            at(0.9),
+            at(1.0)
+        )
+    };
+    println!(
+        "{} documents, {} chunks, {} queries",
+        report.documents, report.chunks, report.queries
+    );
+    println!("with the relevant documents:    {}", quantiles(&report.answerable));
+    println!("without the relevant documents: {}\n", quantiles(&report.unanswerable));
+    print_threshold_sweep(&report.sweep, report.best.as_ref());
 }

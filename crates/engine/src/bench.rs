@@ -14,6 +14,13 @@ use crate::progress::{CancelFlag, Progress};
 use crate::search::{SearchMode, SearchRequest};
 use crate::{Engine, EngineConfig, EngineError};
 
+mod answers;
+
+pub use answers::{
+    AnswerBenchRow, AnswersBenchConfig, AnswersBenchReport, AnswersSummary, AnswersVariant,
+    ThresholdReport, ThresholdRow, bench_answers, bench_threshold,
+};
+
 /// Scores of one retrieval mode over the test queries.
 #[derive(Debug, Clone)]
 pub struct ModeScores {
@@ -136,6 +143,15 @@ pub fn bench_beir(
 /// Writes each corpus entry as a Markdown file (title as the heading) and returns
 /// file name -> corpus id.
 fn write_corpus(corpus: &Path, dir: &Path) -> Result<HashMap<String, String>, EngineError> {
+    write_corpus_filtered(corpus, dir, &mut |_| true)
+}
+
+/// [`write_corpus`] for the entries whose id `keep` accepts (called once per entry, in order).
+fn write_corpus_filtered(
+    corpus: &Path,
+    dir: &Path,
+    keep: &mut dyn FnMut(&str) -> bool,
+) -> Result<HashMap<String, String>, EngineError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| EngineError::Io { path, source }
@@ -151,6 +167,9 @@ fn write_corpus(corpus: &Path, dir: &Path) -> Result<HashMap<String, String>, En
         let entry: CorpusLine = serde_json::from_str(&line).map_err(|e| {
             EngineError::Invalid(format!("{}:{}: {e}", corpus.display(), line_idx + 1))
         })?;
+        if !keep(&entry.id) {
+            continue;
+        }
         let name = format!("{}.md", file_stem_for(&entry.id));
         let path = dir.join(&name);
         if !path.exists() {

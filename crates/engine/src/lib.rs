@@ -21,6 +21,7 @@ mod error;
 mod pipeline;
 mod progress;
 mod search;
+mod settings;
 mod sync;
 
 use std::ffi::OsString;
@@ -31,7 +32,8 @@ use std::time::Duration;
 
 use docent_embed::{BertEmbedder, EmbedConfig};
 use docent_index::{Bm25Index, VectorIndex};
-use docent_ingest::chunk::{ChunkConfig, Chunker};
+pub use docent_ingest::chunk::ChunkConfig;
+use docent_ingest::chunk::Chunker;
 use docent_ingest::worker::{WorkerConfig, WorkerPool};
 use docent_store::Store;
 
@@ -39,11 +41,16 @@ pub use ask::{
     Answer, AnswerTimings, AskRequest, Citation, LlmOptions, NOT_FOUND_ANSWER,
     NOT_FOUND_SIMILARITY, default_llm_path,
 };
+pub use ask::{CitationMode, PromptLayout};
+pub use bench::{
+    AnswerBenchRow, AnswersBenchConfig, AnswersBenchReport, AnswersSummary, AnswersVariant,
+    ThresholdReport, ThresholdRow, bench_answers, bench_threshold,
+};
 pub use bench::{
     BeirReport, EmbedBenchReport, LlmBenchRow, ModeScores, bench_beir, bench_embed, bench_llm,
     default_scratch_dir, peak_rss_bytes,
 };
-pub use docent_generate::{DeviceChoice, SamplingParams, StopReason};
+pub use docent_generate::{DeviceChoice, GgufSummary, Llm, MemoryEstimate, SamplingParams, StopReason, inspect as inspect_gguf};
 pub use docent_ingest::worker::serve_stdio as serve_parse_worker;
 pub use docent_store::{
     ConversationId, ConversationRow, DocFilter, DocumentRow, MessageRow, Role as MessageRole, Stats,
@@ -166,7 +173,12 @@ struct Inner {
     bm25: Mutex<Bm25Index>,
     vectors: Mutex<VectorIndex>,
     embedder: OnceLock<Arc<BertEmbedder>>,
-    chunker: OnceLock<Arc<Chunker>>,
+    /// Built on first use from `chunk_config`; cleared when the settings change.
+    chunker: Mutex<Option<Arc<Chunker>>>,
+    chunk_config: Mutex<ChunkConfig>,
+    /// The answer model's file and load options; starts as the config's, changed by
+    /// [`Engine::set_llm`].
+    llm_choice: Mutex<(PathBuf, LlmOptions)>,
     workers: OnceLock<Arc<WorkerPool>>,
     llm: Mutex<Option<Arc<docent_generate::Llm>>>,
     /// Held for the engine's lifetime: one writer per data folder.
@@ -198,6 +210,8 @@ impl Engine {
         let store = runtime.block_on(Store::open(&data_dir.join("docent.db")))?;
         let bm25 = sync::open_bm25(&data_dir.join("bm25"))?;
         let vectors = sync::open_vectors(&data_dir.join("vectors"), EMBED_DIM)?;
+        let chunk_config = config.chunk.clone();
+        let llm_choice = (config.llm_path.clone(), config.llm_options.clone());
         let engine = Engine {
             inner: Arc::new(Inner {
                 config,
@@ -206,7 +220,9 @@ impl Engine {
                 bm25: Mutex::new(bm25),
                 vectors: Mutex::new(vectors),
                 embedder: OnceLock::new(),
-                chunker: OnceLock::new(),
+                chunker: Mutex::new(None),
+                chunk_config: Mutex::new(chunk_config),
+                llm_choice: Mutex::new(llm_choice),
                 workers: OnceLock::new(),
                 llm: Mutex::new(None),
                 _lock: lock,
@@ -245,16 +261,20 @@ impl Engine {
     }
 
     fn chunker(&self) -> Result<Arc<Chunker>, EngineError> {
-        if let Some(chunker) = self.inner.chunker.get() {
+        let mut slot = self.inner.chunker.lock().expect("chunker lock");
+        if let Some(chunker) = slot.as_ref() {
             return Ok(chunker.clone());
         }
         let tokenizer = self.embed_model_dir().join("tokenizer.json");
         if !tokenizer.is_file() {
             return Err(EngineError::ModelMissing { path: tokenizer });
         }
-        let chunker = Chunker::from_tokenizer_file(&tokenizer, self.inner.config.chunk.clone())
-            .map_err(EngineError::Ingest)?;
-        Ok(self.inner.chunker.get_or_init(|| Arc::new(chunker)).clone())
+        let config = self.chunk_config();
+        let chunker = Arc::new(
+            Chunker::from_tokenizer_file(&tokenizer, config).map_err(EngineError::Ingest)?,
+        );
+        *slot = Some(chunker.clone());
+        Ok(chunker)
     }
 
     fn workers(&self) -> Arc<WorkerPool> {

@@ -1,0 +1,104 @@
+//! Engine values as the page sees them.
+
+use std::path::Path;
+
+use docent_engine::{Citation, ConversationRow, DocStatus, DocumentRow, MessageRow, MessageRole};
+use docent_ipc as ipc;
+
+pub fn file_name(path: &str) -> String {
+    Path::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.to_string())
+}
+
+pub fn document(row: DocumentRow) -> ipc::DocumentInfo {
+    ipc::DocumentInfo {
+        id: row.id,
+        name: file_name(&row.path),
+        title: row.title,
+        doc_type: row.doc_type.map(|t| t.as_str().to_string()),
+        size_bytes: row.size,
+        pages: row.pages,
+        chunks: row.n_chunks,
+        status: match row.status {
+            DocStatus::Pending => ipc::DocStatus::Pending,
+            DocStatus::Indexed => ipc::DocStatus::Indexed,
+            DocStatus::Skipped => ipc::DocStatus::Skipped,
+            DocStatus::Failed => ipc::DocStatus::Failed,
+        },
+        reason: row.reason,
+        indexed_at: row.indexed_at,
+        path: row.path,
+    }
+}
+
+pub fn passage(citation: &Citation) -> ipc::Passage {
+    ipc::Passage {
+        n: citation.n as u32,
+        name: file_name(&citation.path),
+        path: citation.path.clone(),
+        title: citation.title.clone(),
+        page: citation.page,
+        line_start: citation.line_start,
+        line_end: citation.line_end,
+        text: citation.text.clone(),
+        score: 0.0,
+    }
+}
+
+pub fn conversation(row: ConversationRow) -> ipc::ConversationInfo {
+    ipc::ConversationInfo {
+        id: row.id,
+        title: row.title,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
+pub fn message(row: MessageRow) -> ipc::MessageInfo {
+    let citations: Vec<Citation> = serde_json::from_str(&row.citations_json).unwrap_or_default();
+    ipc::MessageInfo {
+        id: row.id,
+        role: match row.role {
+            MessageRole::User => ipc::Role::User,
+            MessageRole::Assistant => ipc::Role::Assistant,
+        },
+        content: row.content,
+        citations: citations.iter().map(passage).collect(),
+        found: row.found,
+        created_at: row.created_at,
+    }
+}
+
+/// The words of a query, lower-cased, for highlighting: letters and digits, two or more
+/// characters, without the commonest English function words.
+pub fn terms(query: &str) -> Vec<String> {
+    const STOP: &[&str] = &[
+        "a", "an", "and", "are", "as", "at", "be", "by", "did", "do", "does", "for", "from", "how",
+        "in", "is", "it", "of", "on", "or", "that", "the", "this", "to", "was", "what", "when",
+        "where", "which", "who", "why", "with",
+    ];
+    let mut terms: Vec<String> = Vec::new();
+    for word in query.split(|c: char| !c.is_alphanumeric()) {
+        let word = word.to_lowercase();
+        if word.chars().count() >= 2 && !STOP.contains(&word.as_str()) && !terms.contains(&word) {
+            terms.push(word);
+        }
+    }
+    terms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terms_drop_function_words_and_repeats() {
+        assert_eq!(
+            terms("What is the hydration of the Sourdough? sourdough, 75%"),
+            vec!["hydration", "sourdough", "75"]
+        );
+        assert!(terms("a I ?").is_empty());
+    }
+}

@@ -233,6 +233,16 @@ impl JobProgress<'_> {
     /// Holds the indexing thread while paused (until resumed or cancelled).
     fn wait_while_paused(&self) {
         let mut queue = self.shared.queue.lock().expect("queue lock");
+        if !queue.paused {
+            return;
+        }
+        if let Some(current) = queue.current.as_mut()
+            && current.state != IndexState::Paused
+        {
+            current.state = IndexState::Paused;
+            let snapshot = current.clone();
+            self.shared.shell.index_progress(&snapshot);
+        }
         while queue.paused && !self.shared.cancel.is_cancelled() {
             queue = self
                 .shared

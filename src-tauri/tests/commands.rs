@@ -361,3 +361,92 @@ fn capabilities_grant_exactly_the_registered_commands() {
         );
     }
 }
+
+/// A folder of `n` small notes, each with its own fact.
+fn notes_folder(parent: &Path, n: usize) -> PathBuf {
+    let folder = parent.join("notes");
+    std::fs::create_dir_all(&folder).unwrap();
+    for i in 0..n {
+        std::fs::write(
+            folder.join(format!("note-{i:02}.md")),
+            format!("# Note {i}\n\nLocker {i} holds box number {}.\n", i * 7),
+        )
+        .unwrap();
+    }
+    folder.canonicalize().unwrap()
+}
+
+#[test]
+fn indexing_can_be_paused_resumed_and_cancelled() {
+    let h = harness();
+    let notes = notes_folder(h._dir.path(), 12);
+    let indexer = h.docent.indexer();
+
+    // Paused before it starts: the run holds at its first step and indexes nothing.
+    let _: Value = h.call("pause_indexing", json!({}));
+    h.docent.add_paths(vec![notes.clone()]).unwrap();
+    let paused = (0..100)
+        .find_map(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            let state: Option<IndexProgress> = h.call("index_state", json!({}));
+            state.filter(|s| s.state == IndexState::Paused)
+        })
+        .expect("the run shows as paused");
+    assert_eq!(paused.files_done, 0);
+    assert!(!indexer.wait_idle(Duration::from_millis(500)), "a paused run is still running");
+    let documents: Vec<DocumentInfo> = h.call("list_documents", json!({}));
+    assert!(documents.is_empty());
+
+    let _: Value = h.call("resume_indexing", json!({}));
+    assert!(indexer.wait_idle(Duration::from_secs(300)));
+    let done: Option<IndexProgress> = h.call("index_state", json!({}));
+    let done = done.unwrap();
+    assert_eq!((done.state, done.files_done, done.indexed), (IndexState::Done, 12, 12));
+
+    // Cancelled while paused: the run ends as cancelled and queued runs are dropped.
+    for i in 0..3 {
+        std::fs::write(notes.join(format!("extra-{i}.md")), format!("Extra note {i}.")).unwrap();
+    }
+    let _: Value = h.call("pause_indexing", json!({}));
+    let _: Value = h.call("reindex", json!({"paths": [notes]}));
+    let _: Value = h.call("reindex", json!({"paths": [notes.join("extra-0.md")]}));
+    let _: Value = h.call("cancel_indexing", json!({}));
+    assert!(indexer.wait_idle(Duration::from_secs(60)));
+    let last: Option<IndexProgress> = h.call("index_state", json!({}));
+    assert_eq!(last.unwrap().state, IndexState::Cancelled);
+    let documents: Vec<DocumentInfo> = h.call("list_documents", json!({}));
+    assert_eq!(documents.len(), 12, "nothing new was indexed after the cancel");
+}
+
+#[test]
+fn a_dropped_gguf_becomes_the_model_and_a_bad_one_is_refused() {
+    let h = harness();
+    let model = h.docent.model_info();
+    assert!(model.present, "run scripts/setup --models first");
+    // A file of its own (not a symlink, which would resolve to the default model's path).
+    let link = h._dir.path().join("my-model.gguf");
+    if std::fs::hard_link(&model.path, &link).is_err() {
+        std::fs::copy(&model.path, &link).unwrap();
+    }
+    assert_ne!(Path::new(&model.path), link);
+    let added = h.docent.add_paths(vec![link.clone()]).unwrap();
+    assert!(added.is_empty(), "a model is not added to the library");
+    let info: AppInfo = h.call("app_info", json!({}));
+    assert_eq!(
+        Path::new(&info.settings.model_path),
+        link.canonicalize().unwrap()
+    );
+    assert!(h.recorder.log().iter().any(|l| l.starts_with("notice Answers now come from")));
+
+    let bad = h._dir.path().join("broken.gguf");
+    std::fs::write(&bad, b"GGUF\x03\x00\x00\x00 but nothing else").unwrap();
+    let err = h.docent.add_paths(vec![bad]).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Invalid);
+    assert!(err.message.contains("broken.gguf"), "{}", err.message);
+    let info: AppInfo = h.call("app_info", json!({}));
+    assert_eq!(
+        Path::new(&info.settings.model_path),
+        link.canonicalize().unwrap(),
+        "the working model is kept"
+    );
+}

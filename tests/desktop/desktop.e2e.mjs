@@ -153,6 +153,26 @@ try {
   check(statuses.every((s) => s === "indexed"), `library lists 4 indexed documents (${statuses})`);
   await browser.saveScreenshot(path.join(ARTIFACTS, "library.png"));
 
+  // Instant search in the library.
+  await (await byId("search-input")).setValue("how often to feed the starter");
+  const results = await waitFor("search results", async () => {
+    const found = await browser.$$('[data-testid="search-result"]');
+    return found.length > 0 ? found : null;
+  }, 30_000);
+  const firstResult = await results[0].getText();
+  check(/sourdough\.md/.test(firstResult), `search finds the sourdough notes first ("${firstResult.replace(/\s+/g, " ").slice(0, 80)}")`);
+  check((await results[0].$$("mark")).length > 0, "search results highlight the matched words");
+  await browser.saveScreenshot(path.join(ARTIFACTS, "search.png"));
+
+  // Settings show the model.
+  await (await byId("nav-settings")).click();
+  const settingsText = await waitFor("the settings page", async () => {
+    const text = await browser.$("main").getText().catch(() => browser.$("body").getText());
+    return text.includes("Q4_1") ? text : null;
+  }, 10_000);
+  check(settingsText.includes("SmolLM2-135M-Instruct.Q4_1.gguf"), "settings show the answer model");
+  await browser.saveScreenshot(path.join(ARTIFACTS, "settings.png"));
+
   // 3. A question gets a streamed answer with citations; a chip opens the passage.
   await (await byId("nav-chat")).click();
   const input = await byId("chat-input");

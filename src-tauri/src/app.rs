@@ -66,7 +66,9 @@ fn engine_error(error: EngineError) -> ApiError {
     };
     let mut message = error.to_string();
     if kind == ErrorKind::ModelMissing {
-        message.push_str(&format!(" Fetch the default models with `{SETUP_COMMAND}`."));
+        message.push_str(&format!(
+            " Fetch the default models with `{SETUP_COMMAND}`."
+        ));
     }
     ApiError::new(kind, message)
 }
@@ -125,7 +127,10 @@ impl Docent {
         let watcher = match watcher {
             Ok(watcher) => watcher,
             Err(error) => {
-                self.notice(NoticeLevel::Warning, format!("Folders cannot be watched: {error}"));
+                self.notice(
+                    NoticeLevel::Warning,
+                    format!("Folders cannot be watched: {error}"),
+                );
                 return;
             }
         };
@@ -224,7 +229,10 @@ impl Docent {
             let mut roots = self.inner.roots.lock().expect("roots lock");
             for root in new_roots {
                 // A path already covered by a folder adds nothing new to the list.
-                if roots.iter().any(|r| r.is_dir && paths::is_under(&root.path, &r.path)) {
+                if roots
+                    .iter()
+                    .any(|r| r.is_dir && paths::is_under(&root.path, &r.path))
+                {
                     continue;
                 }
                 // A folder that contains earlier roots replaces them.
@@ -302,9 +310,10 @@ impl Docent {
         drop(roots);
         if watching {
             // Catch up with what changed while the folder was not watched.
-            self.inner
-                .indexer
-                .enqueue(label_for(std::slice::from_ref(&path), "watched"), vec![path]);
+            self.inner.indexer.enqueue(
+                label_for(std::slice::from_ref(&path), "watched"),
+                vec![path],
+            );
         }
         self.inner.shell.library_changed("folders");
         Ok(())
@@ -398,18 +407,22 @@ impl Docent {
         if crate::open::open_at(&path, page, line) {
             return Ok(());
         }
-        self.inner
-            .shell
-            .open_path(&path)
-            .map_err(|e| ApiError::new(ErrorKind::Io, format!("Cannot open {}: {e}", path.display())))
+        self.inner.shell.open_path(&path).map_err(|e| {
+            ApiError::new(
+                ErrorKind::Io,
+                format!("Cannot open {}: {e}", path.display()),
+            )
+        })
     }
 
     pub fn reveal_path(&self, path: &str) -> ApiResult<()> {
         let path = paths::allowed(path, &self.root_paths())?;
-        self.inner
-            .shell
-            .reveal_path(&path)
-            .map_err(|e| ApiError::new(ErrorKind::Io, format!("Cannot show {}: {e}", path.display())))
+        self.inner.shell.reveal_path(&path).map_err(|e| {
+            ApiError::new(
+                ErrorKind::Io,
+                format!("Cannot show {}: {e}", path.display()),
+            )
+        })
     }
 
     /// Opens a link from an answer, after the user confirmed it in the page: https only.
@@ -575,7 +588,11 @@ impl Docent {
             .engine()
             .rename_conversation(id, title)
             .map_err(engine_error)?;
-        if renamed { Ok(()) } else { Err(no_conversation(id)) }
+        if renamed {
+            Ok(())
+        } else {
+            Err(no_conversation(id))
+        }
     }
 
     pub fn delete_conversation(&self, id: i64) -> ApiResult<()> {
@@ -583,7 +600,11 @@ impl Docent {
             .engine()
             .delete_conversation(id)
             .map_err(engine_error)?;
-        if deleted { Ok(()) } else { Err(no_conversation(id)) }
+        if deleted {
+            Ok(())
+        } else {
+            Err(no_conversation(id))
+        }
     }
 
     pub fn settings(&self) -> Settings {
@@ -638,7 +659,10 @@ impl Docent {
         let mut settings = self.settings();
         settings.model_path = path.to_string_lossy().into_owned();
         self.save_settings(settings)?;
-        self.notice(NoticeLevel::Info, format!("Answers now come from {}.", info.name));
+        self.notice(
+            NoticeLevel::Info,
+            format!("Answers now come from {}.", info.name),
+        );
         Ok(info)
     }
 
@@ -766,7 +790,8 @@ pub fn model_info(path: &Path, options: &LlmOptions) -> ModelInfo {
 }
 
 fn has_extension(path: &Path, ext: &str) -> bool {
-    path.extension().is_some_and(|e| e.eq_ignore_ascii_case(ext))
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case(ext))
 }
 
 fn is_https_url(url: &str) -> bool {
@@ -814,7 +839,10 @@ mod tests {
         assert_eq!(conversation_title("  What is X?\nmore"), "What is X?");
         let long = "word ".repeat(30);
         let title = conversation_title(&long);
-        assert!(title.ends_with('…') && title.chars().count() <= 61, "{title}");
+        assert!(
+            title.ends_with('…') && title.chars().count() <= 61,
+            "{title}"
+        );
     }
 
     #[test]
@@ -829,12 +857,27 @@ mod tests {
         };
         assert!(validate_settings(&good).is_ok());
         for bad in [
-            Settings { temperature: 3.0, ..good.clone() },
-            Settings { top_k: 0, ..good.clone() },
-            Settings { chunk_tokens: 300, ..good.clone() },
-            Settings { model_path: " ".into(), ..good.clone() },
+            Settings {
+                temperature: 3.0,
+                ..good.clone()
+            },
+            Settings {
+                top_k: 0,
+                ..good.clone()
+            },
+            Settings {
+                chunk_tokens: 300,
+                ..good.clone()
+            },
+            Settings {
+                model_path: " ".into(),
+                ..good.clone()
+            },
         ] {
-            assert_eq!(validate_settings(&bad).unwrap_err().kind, ErrorKind::Invalid);
+            assert_eq!(
+                validate_settings(&bad).unwrap_err().kind,
+                ErrorKind::Invalid
+            );
         }
     }
 }

@@ -99,7 +99,11 @@ pub async fn open_link(state: State<'_, Docent>, url: String) -> ApiResult<()> {
 }
 
 #[tauri::command]
-pub async fn search(state: State<'_, Docent>, query: String, limit: u32) -> ApiResult<SearchResponse> {
+pub async fn search(
+    state: State<'_, Docent>,
+    query: String,
+    limit: u32,
+) -> ApiResult<SearchResponse> {
     blocking(state, move |d| d.search(&query, limit)).await
 }
 
@@ -130,7 +134,10 @@ pub async fn list_conversations(state: State<'_, Docent>) -> ApiResult<Vec<Conve
 }
 
 #[tauri::command]
-pub async fn conversation_messages(state: State<'_, Docent>, id: i64) -> ApiResult<Vec<MessageInfo>> {
+pub async fn conversation_messages(
+    state: State<'_, Docent>,
+    id: i64,
+) -> ApiResult<Vec<MessageInfo>> {
     blocking(state, move |d| d.conversation_messages(id)).await
 }
 
@@ -140,7 +147,11 @@ pub async fn new_conversation(state: State<'_, Docent>) -> ApiResult<Conversatio
 }
 
 #[tauri::command]
-pub async fn rename_conversation(state: State<'_, Docent>, id: i64, title: String) -> ApiResult<()> {
+pub async fn rename_conversation(
+    state: State<'_, Docent>,
+    id: i64,
+    title: String,
+) -> ApiResult<()> {
     blocking(state, move |d| d.rename_conversation(id, &title)).await
 }
 

@@ -2,14 +2,30 @@
 
 use std::path::Path;
 
-use docent_engine::{Citation, ConversationRow, DocStatus, DocumentRow, MessageRow, MessageRole};
+use docent_engine::{Citation, ConversationRow, DocStatus, DocumentRow, MessageRole, MessageRow};
 use docent_ipc as ipc;
 
+/// A path's file name for display. Bidirectional controls (U+202E can make `exe.pdf` read as
+/// `fdp.exe`) and other invisible format characters are shown as U+FFFD.
 pub fn file_name(path: &str) -> String {
-    Path::new(path)
+    let name = Path::new(path)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.to_string())
+        .unwrap_or_else(|| path.to_string());
+    name.chars()
+        .map(|c| {
+            if is_invisible_control(c) {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+fn is_invisible_control(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
 }
 
 pub fn document(row: DocumentRow) -> ipc::DocumentInfo {
@@ -92,6 +108,16 @@ pub fn terms(query: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_cannot_hide_their_extension() {
+        assert_eq!(
+            file_name("/docs/report\u{202E}fdp.exe"),
+            "report\u{FFFD}fdp.exe"
+        );
+        assert_eq!(file_name("/docs/a\u{200B}b\n.md"), "a\u{FFFD}b\u{FFFD}.md");
+        assert_eq!(file_name("/docs/Café 会议.md"), "Café 会议.md");
+    }
 
     #[test]
     fn terms_drop_function_words_and_repeats() {

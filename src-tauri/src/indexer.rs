@@ -127,7 +127,12 @@ impl Indexer {
 
     /// The running or last run.
     pub fn state(&self) -> Option<IndexProgress> {
-        self.shared.queue.lock().expect("queue lock").current.clone()
+        self.shared
+            .queue
+            .lock()
+            .expect("queue lock")
+            .current
+            .clone()
     }
 
     /// Waits until the queue is empty and nothing runs (tests).
@@ -143,7 +148,12 @@ impl Indexer {
             if left.is_zero() {
                 return false;
             }
-            queue = self.shared.wake.wait_timeout(queue, left).expect("queue lock").0;
+            queue = self
+                .shared
+                .wake
+                .wait_timeout(queue, left)
+                .expect("queue lock")
+                .0;
         }
     }
 }

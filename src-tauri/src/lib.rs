@@ -59,7 +59,10 @@ impl<R: Runtime> shell::Shell for TauriShell<R> {
             PickKind::Folder => dialog.blocking_pick_folder().into_iter().collect(),
             PickKind::Files => dialog.blocking_pick_files().unwrap_or_default(),
         };
-        picked.into_iter().filter_map(|p| p.into_path().ok()).collect()
+        picked
+            .into_iter()
+            .filter_map(|p| p.into_path().ok())
+            .collect()
     }
 
     fn pick_model(&self) -> Option<PathBuf> {

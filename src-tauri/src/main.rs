@@ -7,7 +7,10 @@ use docent_engine::{EngineConfig, default_data_dir};
 
 fn main() -> ExitCode {
     // The engine parses untrusted files in child processes of this same executable.
-    if std::env::args_os().nth(1).is_some_and(|a| a == "__parse-worker") {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "__parse-worker")
+    {
         return match docent_engine::serve_parse_worker() {
             Ok(()) => ExitCode::SUCCESS,
             Err(_) => ExitCode::FAILURE,

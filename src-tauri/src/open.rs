@@ -13,8 +13,16 @@ pub struct Launch {
 
 /// How a known viewer or editor (by its desktop entry, e.g. `org.gnome.Evince.desktop`) opens a
 /// file at a page (PDFs) or line (text).
-pub fn launch_for(desktop_entry: &str, path: &Path, page: Option<u32>, line: Option<u32>) -> Option<Launch> {
-    let entry = desktop_entry.trim().trim_end_matches(".desktop").to_lowercase();
+pub fn launch_for(
+    desktop_entry: &str,
+    path: &Path,
+    page: Option<u32>,
+    line: Option<u32>,
+) -> Option<Launch> {
+    let entry = desktop_entry
+        .trim()
+        .trim_end_matches(".desktop")
+        .to_lowercase();
     let app = entry.rsplit('.').next().unwrap_or(&entry).to_string();
     let file = path.to_string_lossy().into_owned();
     let args: Vec<String> = match (app.as_str(), page, line) {
@@ -61,7 +69,11 @@ pub fn open_at(path: &Path, page: Option<u32>, line: Option<u32>) -> bool {
     let is_pdf = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("pdf"));
-    let mime = if is_pdf { "application/pdf" } else { "text/plain" };
+    let mime = if is_pdf {
+        "application/pdf"
+    } else {
+        "text/plain"
+    };
     let Some(entry) = default_desktop_entry(mime) else {
         return false;
     };
@@ -98,12 +110,16 @@ mod tests {
             "an entry Docent does not know opens the plain file"
         );
         assert_eq!(
-            launch_for("org.kde.okular.desktop", pdf, Some(2), None).unwrap().args,
+            launch_for("org.kde.okular.desktop", pdf, Some(2), None)
+                .unwrap()
+                .args,
             vec!["-p", "2", "/docs/a b.pdf"]
         );
         let text = Path::new("/docs/notes.md");
         assert_eq!(
-            launch_for("code.desktop", text, None, Some(12)).unwrap().args,
+            launch_for("code.desktop", text, None, Some(12))
+                .unwrap()
+                .args,
             vec!["--goto", "/docs/notes.md:12"]
         );
         assert_eq!(

@@ -40,11 +40,17 @@ impl Shell for Recorder {
         None
     }
     fn open_path(&self, path: &Path) -> Result<(), String> {
-        self.log.lock().unwrap().push(format!("open {}", path.display()));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("open {}", path.display()));
         Ok(())
     }
     fn reveal_path(&self, path: &Path) -> Result<(), String> {
-        self.log.lock().unwrap().push(format!("reveal {}", path.display()));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("reveal {}", path.display()));
         Ok(())
     }
     fn open_url(&self, url: &str) -> Result<(), String> {
@@ -58,10 +64,16 @@ impl Shell for Recorder {
         self.log.lock().unwrap().push(format!("changed {reason}"));
     }
     fn model_changed(&self, model: &ModelInfo) {
-        self.log.lock().unwrap().push(format!("model {}", model.name));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("model {}", model.name));
     }
     fn notice(&self, notice: &Notice) {
-        self.log.lock().unwrap().push(format!("notice {}", notice.message));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("notice {}", notice.message));
     }
 }
 
@@ -175,7 +187,12 @@ fn library_commands_index_list_search_and_guard_paths() {
     names.sort();
     assert_eq!(
         names,
-        ["meeting-notes.txt", "ownership.rs", "solar.html", "sourdough.md"]
+        [
+            "meeting-notes.txt",
+            "ownership.rs",
+            "solar.html",
+            "sourdough.md"
+        ]
     );
     assert!(documents.iter().all(|d| d.chunks > 0));
     let folders: Vec<FolderInfo> = h.call("list_folders", json!({}));
@@ -185,8 +202,10 @@ fn library_commands_index_list_search_and_guard_paths() {
     let info: AppInfo = h.call("app_info", json!({}));
     assert!(!info.first_run);
 
-    let found: SearchResponse =
-        h.call("search", json!({"query": "sourdough starter hydration", "limit": 5}));
+    let found: SearchResponse = h.call(
+        "search",
+        json!({"query": "sourdough starter hydration", "limit": 5}),
+    );
     assert_eq!(found.results[0].name, "sourdough.md");
     assert!(found.terms.contains(&"hydration".to_string()));
 
@@ -197,8 +216,16 @@ fn library_commands_index_list_search_and_guard_paths() {
         json!({"path": doc, "page": null, "line": null}),
     );
     let _: Value = h.call("reveal_path", json!({"path": doc}));
-    assert!(h.recorder.log().contains(&format!("open {}", doc.display())));
-    assert!(h.recorder.log().contains(&format!("reveal {}", doc.display())));
+    assert!(
+        h.recorder
+            .log()
+            .contains(&format!("open {}", doc.display()))
+    );
+    assert!(
+        h.recorder
+            .log()
+            .contains(&format!("reveal {}", doc.display()))
+    );
     for path in [
         h.outside.to_string_lossy().to_string(),
         format!("{}/../private.txt", h.docs.display()),
@@ -208,14 +235,42 @@ fn library_commands_index_list_search_and_guard_paths() {
         let err = h.error("open_path", json!({"path": path, "page": 1, "line": null}));
         assert_eq!(err.kind, ErrorKind::NotAllowed, "{path}: {}", err.message);
     }
-    let err = h.error("remove_paths", json!({"paths": [h.outside]}));
-    assert_eq!(err.kind, ErrorKind::NotAllowed);
+    // Every command that takes a path refuses paths outside the user's folders.
+    let link_out = h.docs.join("link-out.txt");
+    std::os::unix::fs::symlink(&h.outside, &link_out).unwrap();
+    for path in [
+        h.outside.to_string_lossy().to_string(),
+        format!("{}/../private.txt", h.docs.display()),
+        link_out.to_string_lossy().to_string(),
+        "/".to_string(),
+    ] {
+        for (cmd, args) in [
+            ("remove_paths", json!({"paths": [path]})),
+            ("reindex", json!({"paths": [path]})),
+            ("reveal_path", json!({"path": path})),
+            ("open_path", json!({"path": path, "page": null, "line": 3})),
+            ("set_watching", json!({"path": path, "watching": false})),
+        ] {
+            let err = h.error(cmd, args);
+            assert_eq!(
+                err.kind,
+                ErrorKind::NotAllowed,
+                "{cmd} {path}: {}",
+                err.message
+            );
+        }
+    }
+    std::fs::remove_file(&link_out).unwrap();
     // Links: https only.
     let _: Value = h.call("open_link", json!({"url": "https://example.org/x"}));
     let err = h.error("open_link", json!({"url": "javascript:alert(1)"}));
     assert_eq!(err.kind, ErrorKind::NotAllowed);
     assert_eq!(
-        h.recorder.log().iter().filter(|l| l.starts_with("url ")).count(),
+        h.recorder
+            .log()
+            .iter()
+            .filter(|l| l.starts_with("url "))
+            .count(),
         1
     );
 
@@ -245,7 +300,10 @@ fn the_page_cannot_reach_plugins_or_unknown_commands() {
         "no_such_command",
     ] {
         let err = h
-            .invoke(cmd, json!({"url": "https://example.org", "path": "/etc/passwd"}))
+            .invoke(
+                cmd,
+                json!({"url": "https://example.org", "path": "/etc/passwd"}),
+            )
             .expect_err(cmd);
         assert!(err.to_string().len() > 2, "{cmd}: {err}");
     }
@@ -273,9 +331,14 @@ fn conversations_settings_and_a_streamed_answer() {
     let conversations: Vec<ConversationInfo> = h.call("list_conversations", json!({}));
     assert_eq!(conversations.len(), 1);
     assert_eq!(conversations[0].id, answer.conversation_id);
-    assert_eq!(conversations[0].title, "What hydration does the sourdough use?");
-    let messages: Vec<MessageInfo> =
-        h.call("conversation_messages", json!({"id": answer.conversation_id}));
+    assert_eq!(
+        conversations[0].title,
+        "What hydration does the sourdough use?"
+    );
+    let messages: Vec<MessageInfo> = h.call(
+        "conversation_messages",
+        json!({"id": answer.conversation_id}),
+    );
     assert_eq!(messages.len(), 2);
     assert_eq!(messages[1].content, answer.answer);
     assert!(!messages[1].citations.is_empty());
@@ -291,7 +354,10 @@ fn conversations_settings_and_a_streamed_answer() {
     let _: Value = h.call("delete_conversation", json!({"id": fresh.id}));
     let err = h.error("delete_conversation", json!({"id": fresh.id}));
     assert_eq!(err.kind, ErrorKind::Invalid);
-    let err = h.error("rename_conversation", json!({"id": answer.conversation_id, "title": " "}));
+    let err = h.error(
+        "rename_conversation",
+        json!({"id": answer.conversation_id, "title": " "}),
+    );
     assert_eq!(err.kind, ErrorKind::Invalid);
 
     // Settings round-trip; a missing model is reported, not loaded.
@@ -344,7 +410,10 @@ fn capabilities_grant_exactly_the_registered_commands() {
         .filter_map(|p| p.as_str())
         .filter(|p| p.starts_with("core:"))
         .collect();
-    assert_eq!(core, ["core:event:allow-listen", "core:event:allow-unlisten"]);
+    assert_eq!(
+        core,
+        ["core:event:allow-listen", "core:event:allow-unlisten"]
+    );
     let config: Value = serde_json::from_str(
         &std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tauri.conf.json"))
             .unwrap(),
@@ -354,7 +423,10 @@ fn capabilities_grant_exactly_the_registered_commands() {
     let csp = config["app"]["security"]["csp"].as_object().unwrap();
     for (directive, sources) in csp {
         // The IPC endpoint is the app itself, not a remote origin.
-        let sources = sources.as_str().unwrap().replace("http://ipc.localhost", "");
+        let sources = sources
+            .as_str()
+            .unwrap()
+            .replace("http://ipc.localhost", "");
         assert!(
             !sources.contains("http:") && !sources.contains("https:") && !sources.contains('*'),
             "{directive} allows a remote origin: {sources}"
@@ -393,7 +465,10 @@ fn indexing_can_be_paused_resumed_and_cancelled() {
         })
         .expect("the run shows as paused");
     assert_eq!(paused.files_done, 0);
-    assert!(!indexer.wait_idle(Duration::from_millis(500)), "a paused run is still running");
+    assert!(
+        !indexer.wait_idle(Duration::from_millis(500)),
+        "a paused run is still running"
+    );
     let documents: Vec<DocumentInfo> = h.call("list_documents", json!({}));
     assert!(documents.is_empty());
 
@@ -401,11 +476,18 @@ fn indexing_can_be_paused_resumed_and_cancelled() {
     assert!(indexer.wait_idle(Duration::from_secs(300)));
     let done: Option<IndexProgress> = h.call("index_state", json!({}));
     let done = done.unwrap();
-    assert_eq!((done.state, done.files_done, done.indexed), (IndexState::Done, 12, 12));
+    assert_eq!(
+        (done.state, done.files_done, done.indexed),
+        (IndexState::Done, 12, 12)
+    );
 
     // Cancelled while paused: the run ends as cancelled and queued runs are dropped.
     for i in 0..3 {
-        std::fs::write(notes.join(format!("extra-{i}.md")), format!("Extra note {i}.")).unwrap();
+        std::fs::write(
+            notes.join(format!("extra-{i}.md")),
+            format!("Extra note {i}."),
+        )
+        .unwrap();
     }
     let _: Value = h.call("pause_indexing", json!({}));
     let _: Value = h.call("reindex", json!({"paths": [notes]}));
@@ -415,7 +497,11 @@ fn indexing_can_be_paused_resumed_and_cancelled() {
     let last: Option<IndexProgress> = h.call("index_state", json!({}));
     assert_eq!(last.unwrap().state, IndexState::Cancelled);
     let documents: Vec<DocumentInfo> = h.call("list_documents", json!({}));
-    assert_eq!(documents.len(), 12, "nothing new was indexed after the cancel");
+    assert_eq!(
+        documents.len(),
+        12,
+        "nothing new was indexed after the cancel"
+    );
 }
 
 #[test]
@@ -436,7 +522,12 @@ fn a_dropped_gguf_becomes_the_model_and_a_bad_one_is_refused() {
         Path::new(&info.settings.model_path),
         link.canonicalize().unwrap()
     );
-    assert!(h.recorder.log().iter().any(|l| l.starts_with("notice Answers now come from")));
+    assert!(
+        h.recorder
+            .log()
+            .iter()
+            .any(|l| l.starts_with("notice Answers now come from"))
+    );
 
     let bad = h._dir.path().join("broken.gguf");
     std::fs::write(&bad, b"GGUF\x03\x00\x00\x00 but nothing else").unwrap();
@@ -449,4 +540,100 @@ fn a_dropped_gguf_becomes_the_model_and_a_bad_one_is_refused() {
         link.canonicalize().unwrap(),
         "the working model is kept"
     );
+}
+
+#[test]
+fn watched_folders_pick_up_new_files_and_debounce_bursts() {
+    let h = harness();
+    h.add_docs_and_wait();
+    h.docent.start_watching();
+    let jobs_before = h
+        .recorder
+        .progress
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|p| p.job)
+        .max()
+        .unwrap();
+    // A burst of changes, like a git checkout.
+    for i in 0..30 {
+        std::fs::write(
+            h.docs.join(format!("burst-{i:02}.md")),
+            format!("# Burst {i}\n\nShelf {i} is painted teal."),
+        )
+        .unwrap();
+    }
+    std::fs::remove_file(h.docs.join("meeting-notes.txt")).unwrap();
+    let documents = (0..300)
+        .find_map(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            let docs: Vec<DocumentInfo> = h.call("list_documents", json!({}));
+            let settled = docs.len() == 33
+                && docs.iter().all(|d| d.name != "meeting-notes.txt")
+                && h.docent.indexer().wait_idle(Duration::ZERO);
+            settled.then_some(docs)
+        })
+        .expect("the watched folder's changes reached the library");
+    assert!(documents.iter().any(|d| d.name == "burst-29.md"));
+    let jobs: std::collections::BTreeSet<u32> = h
+        .recorder
+        .progress
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|p| p.job)
+        .filter(|job| *job > jobs_before)
+        .collect();
+    assert!(
+        (1..=3).contains(&jobs.len()),
+        "30 quick writes became {} indexing runs",
+        jobs.len()
+    );
+
+    // Unwatched: changes wait for a re-index.
+    let _: Value = h.call("set_watching", json!({"path": h.docs, "watching": false}));
+    std::fs::write(h.docs.join("late.md"), "Written while not watched.").unwrap();
+    std::thread::sleep(watch_quiet_time());
+    assert!(h.docent.indexer().wait_idle(Duration::from_secs(60)));
+    let docs: Vec<DocumentInfo> = h.call("list_documents", json!({}));
+    assert!(docs.iter().all(|d| d.name != "late.md"));
+}
+
+fn watch_quiet_time() -> Duration {
+    docent_desktop::watch::DEBOUNCE * 3
+}
+
+#[test]
+fn stop_ends_an_answer_at_the_next_token() {
+    let h = harness();
+    h.add_docs_and_wait();
+    let docent = h.docent.clone();
+    let mut tokens = 0;
+    let answer = h
+        .docent
+        .ask(
+            "Explain everything about sourdough starters in detail.",
+            None,
+            &mut |event| {
+                if let docent_ipc::AnswerEvent::Token { .. } = event {
+                    tokens += 1;
+                    docent.stop_answer();
+                }
+            },
+        )
+        .unwrap();
+    assert!(answer.stopped);
+    assert!(tokens <= 2, "{tokens} tokens after Stop");
+    // The next question is answered normally.
+    let next = h
+        .docent
+        .ask(
+            "How often is the starter fed?",
+            Some(answer.conversation_id),
+            &mut |_| {},
+        )
+        .unwrap();
+    assert!(!next.stopped);
+    assert!(!next.answer.is_empty());
 }

@@ -209,6 +209,24 @@ try {
     check(await (await byId("citation-open")).isExisting(), "the panel offers to open the file");
   }
   await browser.saveScreenshot(path.join(ARTIFACTS, "chat.png"));
+
+  // 4. A question the documents cannot answer says so, without a made-up answer.
+  await input.setValue("What is the boiling point of tungsten?");
+  await (await byId("chat-send")).click();
+  const notFound = await waitFor(
+    "the second answer",
+    async () => {
+      const answers = await browser.$$('[data-testid="answer"]');
+      if (answers.length < 2) return null;
+      const last = answers[answers.length - 1];
+      return (await last.getAttribute("data-streaming")) === "false" ? last : null;
+    },
+    120_000,
+    100,
+  );
+  check((await notFound.getAttribute("data-found")) === "false", "an unanswerable question is marked not found");
+  check(/couldn't find/i.test(await notFound.getText()), "it says it could not find the answer");
+  await browser.saveScreenshot(path.join(ARTIFACTS, "not-found.png"));
 } catch (error) {
   failures += 1;
   log(`FAIL ${error.stack || error}`);

@@ -317,7 +317,7 @@ fn conversations_settings_and_a_streamed_answer() {
     let answer: AnswerResult = h.call(
         "ask",
         json!({
-            "question": "What hydration does the sourdough use?",
+            "question": "How often should I feed a sourdough starter?",
             "conversationId": null,
             "onEvent": "__CHANNEL__:7",
         }),
@@ -333,7 +333,7 @@ fn conversations_settings_and_a_streamed_answer() {
     assert_eq!(conversations[0].id, answer.conversation_id);
     assert_eq!(
         conversations[0].title,
-        "What hydration does the sourdough use?"
+        "How often should I feed a sourdough starter?"
     );
     let messages: Vec<MessageInfo> = h.call(
         "conversation_messages",
@@ -374,7 +374,7 @@ fn conversations_settings_and_a_streamed_answer() {
     assert!(saved.model.error.unwrap().contains("scripts/setup"));
     let err = h.error(
         "ask",
-        json!({"question": "What hydration?", "conversationId": null, "onEvent": "__CHANNEL__:8"}),
+        json!({"question": "How often?", "conversationId": null, "onEvent": "__CHANNEL__:8"}),
     );
     assert_eq!(err.kind, ErrorKind::ModelMissing, "{}", err.message);
     settings.top_k = 0;

@@ -177,7 +177,7 @@ try {
   await (await byId("nav-chat")).click();
   const input = await byId("chat-input");
   await input.waitForDisplayed({ timeout: 10_000 });
-  await input.setValue("What hydration does the sourdough use?");
+  await input.setValue("How often should I feed a sourdough starter?");
   await (await byId("chat-send")).click();
   let sawStreaming = false;
   const answer = await waitFor(

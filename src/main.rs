@@ -152,7 +152,8 @@ enum BenchCommand {
         /// The focus step (keep only the sentences of each source that bear on the question).
         #[arg(long, default_value = "both", value_parser = ["on", "off", "both"])]
         focus: String,
-        /// Prompt layouts (user, system, one-sentence, example-line, example-turn), or "all".
+        /// Prompt layouts (user, system, system-cite, one-sentence, example-line, example-turn),
+        /// or "all".
         #[arg(long, value_delimiter = ',', default_value = "user")]
         prompt: Vec<String>,
         /// Longest answer, in tokens.

@@ -667,16 +667,28 @@ pub fn print_answers_bench(report: &AnswersBenchReport) {
         println!("| question | answerable | similarity | found | fact | citation | answer |");
         println!("|---|---|--:|---|---|---|---|");
         let mut rows: Vec<_> = first.rows.iter().collect();
-        rows.sort_by(|a, b| b.best_similarity.unwrap_or(0.0).total_cmp(&a.best_similarity.unwrap_or(0.0)));
+        rows.sort_by(|a, b| {
+            b.best_similarity
+                .unwrap_or(0.0)
+                .total_cmp(&a.best_similarity.unwrap_or(0.0))
+        });
         for r in rows {
             let answer: String = r.answer.replace('\n', " ").chars().take(70).collect();
             println!(
                 "| {} | {} | {:.3} | {} | {} | {} | {} |",
                 r.id,
-                if r.answerable { "yes" } else { r.kind.as_deref().unwrap_or("no") },
+                if r.answerable {
+                    "yes"
+                } else {
+                    r.kind.as_deref().unwrap_or("no")
+                },
                 r.best_similarity.unwrap_or(0.0),
                 r.found,
-                if r.answerable { r.fact.to_string() } else { "-".to_string() },
+                if r.answerable {
+                    r.fact.to_string()
+                } else {
+                    "-".to_string()
+                },
                 r.citation_mode.as_str(),
                 answer
             );
@@ -721,7 +733,13 @@ pub fn print_threshold_bench(report: &ThresholdReport) {
         "{} documents, {} chunks, {} queries",
         report.documents, report.chunks, report.queries
     );
-    println!("with the relevant documents:    {}", quantiles(&report.answerable));
-    println!("without the relevant documents: {}\n", quantiles(&report.unanswerable));
+    println!(
+        "with the relevant documents:    {}",
+        quantiles(&report.answerable)
+    );
+    println!(
+        "without the relevant documents: {}\n",
+        quantiles(&report.unanswerable)
+    );
     print_threshold_sweep(&report.sweep, report.best.as_ref());
 }

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use docent_engine::{
-    AskRequest, CancelFlag, ChunkConfig, DeviceChoice, DocFilter, Engine, EngineError, Llm,
-    LlmOptions, SamplingParams, SearchRequest, default_llm_path, inspect_gguf,
+    AskRequest, CancelFlag, ChunkConfig, CitationMode, DeviceChoice, DocFilter, Engine,
+    EngineError, Llm, LlmOptions, SamplingParams, SearchRequest, default_llm_path, inspect_gguf,
 };
 use docent_ipc::{
     self as ipc, AnswerEvent, AnswerResult, AnswerStage, ApiError, AppInfo, ConversationInfo,
@@ -536,7 +536,18 @@ impl Docent {
             conversation_id,
             question: question.to_string(),
             terms: convert::terms(&answer.query),
-            citations: answer.citations.iter().map(convert::passage).collect(),
+            citations: match answer.citation_mode {
+                CitationMode::Attributed => &answer.attributed,
+                _ => &answer.citations,
+            }
+            .iter()
+            .map(convert::passage)
+            .collect(),
+            citation_mode: match answer.citation_mode {
+                CitationMode::Model => ipc::CitationMode::Model,
+                CitationMode::Attributed => ipc::CitationMode::Attributed,
+                CitationMode::None => ipc::CitationMode::None,
+            },
             sources: answer.sources.iter().map(convert::passage).collect(),
             cited: answer.cited,
             found: answer.found,

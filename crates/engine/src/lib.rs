@@ -50,7 +50,10 @@ pub use bench::{
     BeirReport, EmbedBenchReport, LlmBenchRow, ModeScores, bench_beir, bench_embed, bench_llm,
     default_scratch_dir, peak_rss_bytes,
 };
-pub use docent_generate::{DeviceChoice, GgufSummary, Llm, MemoryEstimate, SamplingParams, StopReason, inspect as inspect_gguf};
+pub use docent_generate::{
+    DeviceChoice, GgufSummary, Llm, MemoryEstimate, SamplingParams, StopReason,
+    inspect as inspect_gguf,
+};
 pub use docent_ingest::worker::serve_stdio as serve_parse_worker;
 pub use docent_store::{
     ConversationId, ConversationRow, DocFilter, DocumentRow, MessageRow, Role as MessageRole, Stats,

@@ -10,7 +10,11 @@ use crate::{Engine, EngineError, LlmOptions};
 impl Engine {
     /// The answer model's file and load options now in use.
     pub fn llm_choice(&self) -> (PathBuf, LlmOptions) {
-        self.inner.llm_choice.lock().expect("llm choice lock").clone()
+        self.inner
+            .llm_choice
+            .lock()
+            .expect("llm choice lock")
+            .clone()
     }
 
     /// Switches the answer model (or its load options); it is loaded on the next answer.
@@ -24,7 +28,11 @@ impl Engine {
 
     /// How files indexed from now on are chunked.
     pub fn chunk_config(&self) -> ChunkConfig {
-        self.inner.chunk_config.lock().expect("chunk config lock").clone()
+        self.inner
+            .chunk_config
+            .lock()
+            .expect("chunk config lock")
+            .clone()
     }
 
     /// Changes chunking for files indexed from now on (already indexed files keep theirs until

@@ -277,6 +277,9 @@ pub struct AnswerResult {
     pub sources: Vec<Passage>,
     /// False when the model cited nothing: `sources` were its context.
     pub cited: bool,
+    /// Where `citations` came from: the model's own `[n]` markers, or (when it wrote none)
+    /// the sources Docent matched to the answer's sentences.
+    pub citation_mode: CitationMode,
     /// False when the library holds nothing relevant: the answer is "I couldn't find this in
     /// your documents." and the model was not called.
     pub found: bool,
@@ -285,6 +288,17 @@ pub struct AnswerResult {
     /// The question's words, lower-cased, for highlighting matches in the passages.
     pub terms: Vec<String>,
     pub timings: AnswerTimings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum CitationMode {
+    /// The model wrote `[n]` markers.
+    Model,
+    /// The model cited nothing; Docent matched the answer's sentences to sources.
+    Attributed,
+    /// Nothing cited or matched (or nothing found).
+    None,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
@@ -390,6 +404,7 @@ pub fn bindings() -> Vec<(String, String)> {
         AnswerStage,
         AnswerTimings,
         AnswerResult,
+        CitationMode,
         ConversationInfo,
         Role,
         MessageInfo,

@@ -25,6 +25,7 @@ function turn(over: Partial<Turn> = {}): Turn {
     stage: null,
     found: true,
     cited: true,
+    citationMode: "model",
     stopped: false,
     sources: [],
     citations: [],
@@ -88,8 +89,28 @@ describe("AnswerView citation chips", () => {
   });
 
   it("labels uncited context distinctly", () => {
-    const { answer } = show(turn({ answer: "Some answer.", sources, citations: [], cited: false }));
+    const { answer } = show(
+      turn({ answer: "Some answer.", sources, citations: [], cited: false, citationMode: "none" }),
+    );
     expect(answer.querySelector(".sources h4")?.textContent).toBe("Context used (not cited)");
+  });
+
+  it("labels sources Docent matched to an uncited answer, marking the matched ones", () => {
+    const { answer } = show(
+      turn({
+        answer: "Some answer.",
+        sources,
+        citations: [sources[1]!],
+        cited: false,
+        citationMode: "attributed",
+      }),
+    );
+    expect(answer.querySelector(".sources h4")?.textContent).toBe(
+      "Sources (matched to the answer by Docent)",
+    );
+    const marked = answer.querySelectorAll(".sources .source.cited");
+    expect(marked.length).toBe(1);
+    expect(marked[0]?.textContent).toContain(sources[1]!.name);
   });
 
   it("shows a not-found answer with the closest passages", () => {

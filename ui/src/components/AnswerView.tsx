@@ -55,6 +55,13 @@ function SourceList({
   );
 }
 
+/** What the list under an answer is: cited sources, sources Docent matched, or context. */
+export function sourcesTitle(turn: Pick<Turn, "cited" | "citationMode">): string {
+  if (turn.cited) return "Sources";
+  if (turn.citationMode === "attributed") return "Sources (matched to the answer by Docent)";
+  return "Context used (not cited)";
+}
+
 /** One assistant answer: streaming text, citation chips, sources, not-found and errors. */
 export function AnswerView(props: AnswerViewProps) {
   const { turn, onOpenPassage, onOpenLink, setupCommand, onOpenSettings, streamingChips = 0 } = props;
@@ -109,7 +116,7 @@ export function AnswerView(props: AnswerViewProps) {
         <Markdown text={turn.answer} chips={chips} onChip={openChip} onLink={onOpenLink} />
         {!turn.streaming && (
           <SourceList
-            title={turn.cited ? "Sources" : "Context used (not cited)"}
+            title={sourcesTitle(turn)}
             passages={sources}
             cited={citedNs}
             onOpen={open}

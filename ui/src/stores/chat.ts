@@ -3,6 +3,7 @@
 import * as ipc from "../ipc";
 import type { AnswerStage, ApiError, Message, Passage } from "../ipc";
 import type { AnswerTimings } from "../bindings/AnswerTimings";
+import type { CitationMode } from "../bindings/CitationMode";
 import { questionTerms } from "../highlight";
 import { Store } from "../store";
 
@@ -17,6 +18,8 @@ export interface Turn {
   stage: AnswerStage | null;
   found: boolean;
   cited: boolean;
+  /** "model": the model's own [n]; "attributed": Docent matched the answer to sources. */
+  citationMode: CitationMode;
   stopped: boolean;
   /** Every passage the model was given, numbered as it saw them. */
   sources: Passage[];
@@ -70,6 +73,7 @@ function emptyTurn(question: string): Turn {
     stage: null,
     found: true,
     cited: true,
+    citationMode: "model",
     stopped: false,
     sources: [],
     citations: [],
@@ -137,6 +141,7 @@ export function createChat(deps: ChatDeps = {}) {
         streaming: false,
         found: r.found,
         cited: r.cited,
+        citationMode: r.citationMode,
         stopped: r.stopped,
         sources: r.sources,
         citations: r.citations,

@@ -25,6 +25,7 @@ export function answer(over: Partial<Answer> = {}): Answer {
     citations: [],
     sources: [],
     cited: true,
+    citationMode: "model",
     found: true,
     stopped: false,
     terms: [],

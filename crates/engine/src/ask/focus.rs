@@ -33,7 +33,7 @@ pub(crate) fn sentence_spans(text: &str) -> Vec<(usize, usize)> {
         let byte = bytes[idx];
         let boundary = match byte {
             b'.' | b'!' | b'?' => bytes.get(idx + 1).is_none_or(|b| b.is_ascii_whitespace()),
-            b'\n' => starts_new_unit(&text[start..idx], &text[idx + 1..]),
+            b'\n' => starts_new_unit(&text[..idx], &text[idx + 1..]),
             _ => false,
         };
         if boundary {
@@ -46,8 +46,10 @@ pub(crate) fn sentence_spans(text: &str) -> Vec<(usize, usize)> {
     spans
 }
 
+/// Whether the line break between `before` and `after` ends a unit (see [`sentence_spans`]).
 fn starts_new_unit(before: &str, after: &str) -> bool {
-    let line_before = before.rsplit('\n').next().unwrap_or("").trim_end();
+    let full_line_before = before.rsplit('\n').next().unwrap_or("");
+    let line_before = full_line_before.trim_end();
     let next_line = after.split('\n').next().unwrap_or("");
     let next = next_line.trim_start();
     if line_before.is_empty() || next.is_empty() || line_before.ends_with(':') {
@@ -56,12 +58,12 @@ fn starts_new_unit(before: &str, after: &str) -> bool {
     let list_item = ["- ", "* ", "+ ", "# ", "## ", "### ", "#### ", "| "]
         .iter()
         .any(|marker| next.starts_with(marker))
-        || next
-            .split_once(". ")
-            .is_some_and(|(number, _)| !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()));
+        || next.split_once(". ").is_some_and(|(number, _)| {
+            !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit())
+        });
     // A line that is not indented like the one before it (code, a new block) starts a unit.
     let indent = |line: &str| line.len() - line.trim_start().len();
-    list_item || indent(next_line) != indent(before.rsplit('\n').next().unwrap_or(""))
+    list_item || indent(next_line) != indent(full_line_before)
 }
 
 fn push_trimmed(text: &str, start: usize, end: usize, spans: &mut Vec<(usize, usize)>) {
@@ -94,7 +96,11 @@ pub(crate) fn focus_passages(
     let spans: Vec<Vec<(usize, usize)>> = passages.iter().map(|p| sentence_spans(p)).collect();
     let mut texts = vec![embed_text(question)];
     for (passage, passage_spans) in passages.iter().zip(&spans) {
-        texts.extend(passage_spans.iter().map(|&(a, b)| embed_text(&passage[a..b])));
+        texts.extend(
+            passage_spans
+                .iter()
+                .map(|&(a, b)| embed_text(&passage[a..b])),
+        );
     }
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let vectors = embedder.embed(&refs)?;
@@ -210,16 +216,28 @@ mod tests {
             assert_eq!(sentences(text), expected, "{text:?}");
         };
         check("One. Two! Three?", &["One.", "Two!", "Three?"]);
-        check("Version 1.5 is out. It is 3.2 MB.", &["Version 1.5 is out.", "It is 3.2 MB."]);
+        check(
+            "Version 1.5 is out. It is 3.2 MB.",
+            &["Version 1.5 is out.", "It is 3.2 MB."],
+        );
         check(
             "The vents open at\n27 C. They close\nbelow 22 C.",
             &["The vents open at\n27 C.", "They close\nbelow 22 C."],
         );
         check(
             "# Title\n\nFirst para.\n\nDay one\n- Laptop from B2\n- Badge photo",
-            &["# Title", "First para.", "Day one", "- Laptop from B2", "- Badge photo"],
+            &[
+                "# Title",
+                "First para.",
+                "Day one",
+                "- Laptop from B2",
+                "- Badge photo",
+            ],
         );
-        check("Ingredients:\n250 g lentils", &["Ingredients:", "250 g lentils"]);
+        check(
+            "Ingredients:\n250 g lentils",
+            &["Ingredients:", "250 g lentils"],
+        );
         check("fn a() {\n    b();\n}", &["fn a() {", "b();", "}"]);
         check("   ", &[]);
         check("Ünïcode é. Ça va?", &["Ünïcode é.", "Ça va?"]);
@@ -258,16 +276,26 @@ minutes. Finish with lemon juice.";
         assert!(!focused[0].contains("door code"), "{}", focused[0]);
         assert!(focused[0].len() < GREENHOUSE.len());
         // An unrelated source keeps only its best sentences, never nothing.
-        let kept = focused[1].split(". ").filter(|s| !s.trim_matches('.').trim().is_empty());
-        assert!((1..=FOCUS_ALWAYS_KEEP).contains(&kept.count()), "{}", focused[1]);
+        let kept = focused[1]
+            .split(". ")
+            .filter(|s| !s.trim_matches('.').trim().is_empty());
+        assert!(
+            (1..=FOCUS_ALWAYS_KEEP).contains(&kept.count()),
+            "{}",
+            focused[1]
+        );
     }
 
     #[test]
     fn attribution_names_the_supporting_source_or_none() {
         let embedder = embedder();
         let sources = [SOUP, GREENHOUSE];
-        let attributed =
-            attribute(&embedder, "The roof vents open when it reaches 27 C.", &sources).unwrap();
+        let attributed = attribute(
+            &embedder,
+            "The roof vents open when it reaches 27 C.",
+            &sources,
+        )
+        .unwrap();
         assert_eq!(attributed.iter().map(|a| a.0).collect::<Vec<_>>(), [1]);
         assert!(attributed[0].1 >= ATTRIBUTION_MIN_SIMILARITY);
         // Two sentences, two sources, in order of the answer.
@@ -292,8 +320,14 @@ minutes. Finish with lemon juice.";
     fn kept_sentences_are_joined_in_order_with_gaps_marked() {
         let text = "A one. B two. C three. D four.";
         let spans = sentence_spans(text);
-        assert_eq!(join_kept(text, &spans, &[true, false, true, false]), "A one. ... C three. ...");
-        assert_eq!(join_kept(text, &spans, &[false, true, true, false]), "... B two. C three. ...");
+        assert_eq!(
+            join_kept(text, &spans, &[true, false, true, false]),
+            "A one. ... C three. ..."
+        );
+        assert_eq!(
+            join_kept(text, &spans, &[false, true, true, false]),
+            "... B two. C three. ..."
+        );
         assert_eq!(join_kept(text, &spans, &[true, true, true, true]), text);
     }
 }

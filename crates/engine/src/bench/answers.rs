@@ -224,7 +224,10 @@ fn file_name(path: &str) -> &str {
 }
 
 fn normalise(text: &str) -> String {
-    text.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ")
+    text.to_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn score(question: &BenchQuestion, answer: &Answer) -> AnswerBenchRow {
@@ -276,8 +279,7 @@ fn summarise(rows: &[AnswerBenchRow]) -> AnswersSummary {
     let count = |rows: &[&AnswerBenchRow], keep: &dyn Fn(&AnswerBenchRow) -> bool| {
         rows.iter().filter(|r| keep(r)).count()
     };
-    let answered: Vec<&AnswerBenchRow> =
-        answerable.iter().copied().filter(|r| r.found).collect();
+    let answered: Vec<&AnswerBenchRow> = answerable.iter().copied().filter(|r| r.found).collect();
     let model_cited: Vec<&AnswerBenchRow> = answered
         .iter()
         .copied()
@@ -304,7 +306,10 @@ fn summarise(rows: &[AnswerBenchRow]) -> AnswersSummary {
         citation_rate: rate(model_cited.len(), answered.len()),
         correct_source_rate: rate(count(&answerable, &|r| r.correct_source), answerable.len()),
         model_citation_accuracy: (!model_cited.is_empty()).then(|| {
-            rate(count(&model_cited, &|r| r.correct_source), model_cited.len())
+            rate(
+                count(&model_cited, &|r| r.correct_source),
+                model_cited.len(),
+            )
         }),
         attributed: attributed.len(),
         attribution_accuracy: (!attributed.is_empty())
@@ -404,17 +409,14 @@ pub fn bench_threshold(
         .collect();
     let mut n_distractors = 0;
     let corpus_dir = config.data_dir.join("corpus");
-    let file_to_id = super::write_corpus_filtered(
-        &beir_dir.join("corpus.jsonl"),
-        &corpus_dir,
-        &mut |id| {
+    let file_to_id =
+        super::write_corpus_filtered(&beir_dir.join("corpus.jsonl"), &corpus_dir, &mut |id| {
             if relevant_ids.contains(id) {
                 return true;
             }
             n_distractors += 1;
             n_distractors <= distractors
-        },
-    )?;
+        })?;
 
     let engine = Engine::open(config)?;
     let report = engine.index_paths(
@@ -485,7 +487,12 @@ mod tests {
     #[test]
     fn sweep_rows_count_both_sides() {
         let rows = threshold_sweep(&[0.5, 0.7], &[0.2, 0.6], 0.25);
-        let at = |t: f32| *rows.iter().find(|r| (r.threshold - t).abs() < 1e-6).unwrap();
+        let at = |t: f32| {
+            *rows
+                .iter()
+                .find(|r| (r.threshold - t).abs() < 1e-6)
+                .unwrap()
+        };
         assert_eq!(rows.len(), 5);
         assert_eq!(at(0.0).answerable_found, 1.0);
         assert_eq!(at(0.0).unanswerable_not_found, 0.0);
@@ -495,7 +502,13 @@ mod tests {
         assert_eq!(at(0.75).unanswerable_not_found, 1.0);
     }
 
-    fn row(answerable: bool, found: bool, fact: bool, mode: CitationMode, correct: bool) -> AnswerBenchRow {
+    fn row(
+        answerable: bool,
+        found: bool,
+        fact: bool,
+        mode: CitationMode,
+        correct: bool,
+    ) -> AnswerBenchRow {
         AnswerBenchRow {
             id: String::new(),
             question: String::new(),
@@ -544,15 +557,25 @@ mod tests {
         let set: QuestionSet = serde_json::from_str(&text).unwrap();
         let mut ids = HashSet::new();
         for question in &set.questions {
-            assert!(ids.insert(question.id.as_str()), "duplicate id {}", question.id);
+            assert!(
+                ids.insert(question.id.as_str()),
+                "duplicate id {}",
+                question.id
+            );
             if question.answerable {
-                let file = question.file.as_deref().expect("answerable questions name a file");
+                let file = question
+                    .file
+                    .as_deref()
+                    .expect("answerable questions name a file");
                 assert!(dataset.join("corpus").join(file).is_file(), "{file}");
                 assert!(!question.answers.is_empty(), "{}", question.id);
                 let body = std::fs::read_to_string(dataset.join("corpus").join(file)).unwrap();
                 let body = normalise(&body);
                 assert!(
-                    question.answers.iter().any(|a| body.contains(&normalise(a))),
+                    question
+                        .answers
+                        .iter()
+                        .any(|a| body.contains(&normalise(a))),
                     "{}: no accepted answer appears in {file}",
                     question.id
                 );

@@ -328,6 +328,18 @@ fn conversations_settings_and_a_streamed_answer() {
     assert!(answer.sources.iter().any(|s| s.name == "sourdough.md"));
     assert!(!answer.stopped);
 
+    // An off-topic question later in the same chat is not pulled back to the chat's topic.
+    let off_topic: AnswerResult = h.call(
+        "ask",
+        json!({
+            "question": "What is the boiling point of tungsten?",
+            "conversationId": answer.conversation_id,
+            "onEvent": "__CHANNEL__:9",
+        }),
+    );
+    assert!(!off_topic.found, "{}", off_topic.answer);
+    assert_eq!(off_topic.conversation_id, answer.conversation_id);
+
     let conversations: Vec<ConversationInfo> = h.call("list_conversations", json!({}));
     assert_eq!(conversations.len(), 1);
     assert_eq!(conversations[0].id, answer.conversation_id);
@@ -339,8 +351,9 @@ fn conversations_settings_and_a_streamed_answer() {
         "conversation_messages",
         json!({"id": answer.conversation_id}),
     );
-    assert_eq!(messages.len(), 2);
+    assert_eq!(messages.len(), 4);
     assert_eq!(messages[1].content, answer.answer);
+    assert_eq!(messages[3].found, Some(false));
     assert!(!messages[1].citations.is_empty());
 
     let _: Value = h.call(

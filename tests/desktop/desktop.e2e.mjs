@@ -210,14 +210,16 @@ try {
   }
   await browser.saveScreenshot(path.join(ARTIFACTS, "chat.png"));
 
-  // 4. A question the documents cannot answer says so, without a made-up answer.
+  // 4. In a new chat, a question the documents cannot answer says so, without calling the model.
+  await (await byId("new-chat")).click();
+  await waitFor("an empty chat", async () => (await browser.$$('[data-testid="answer"]')).length === 0, 10_000);
   await input.setValue("What is the boiling point of tungsten?");
   await (await byId("chat-send")).click();
   const notFound = await waitFor(
-    "the second answer",
+    "the not-found answer",
     async () => {
       const answers = await browser.$$('[data-testid="answer"]');
-      if (answers.length < 2) return null;
+      if (answers.length < 1) return null;
       const last = answers[answers.length - 1];
       return (await last.getAttribute("data-streaming")) === "false" ? last : null;
     },

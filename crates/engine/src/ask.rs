@@ -218,7 +218,10 @@ impl Engine {
             None => Vec::new(),
         };
         let llm = self.llm()?;
-        let query = if history.is_empty() {
+        // Only a question that leans on the conversation is rewritten: a self-contained one is
+        // searched (and judged found or not) as asked, so an off-topic question in a long chat
+        // is not pulled back to the chat's topic.
+        let query = if history.is_empty() || !leans_on_context(question) {
             question.to_string()
         } else {
             self.standalone_question(&llm, &history, question, cancel)?
@@ -397,6 +400,35 @@ impl Engine {
     pub fn delete_conversation(&self, id: ConversationId) -> Result<bool, EngineError> {
         Ok(self.block_on(self.store().delete_conversation(id))?)
     }
+}
+
+/// Whether a question in a conversation needs the earlier turns to be understood: it is short,
+/// starts like a follow-up ("and", "what about"), or points back with a pronoun.
+fn leans_on_context(question: &str) -> bool {
+    const POINTERS: &[&str] = &[
+        "it", "its", "it's", "this", "that", "these", "those", "they", "them", "their", "there",
+        "he", "him", "his", "she", "her", "hers", "one", "ones", "same", "above", "previous",
+        "former", "latter", "else", "more", "again",
+    ];
+    const OPENERS: &[&str] = &["and", "but", "also", "so", "then", "or", "why", "how"];
+    let words: Vec<String> = question
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    if words.len() < 4 {
+        return true;
+    }
+    let first = words[0].as_str();
+    if OPENERS.contains(&first) && words.len() < 6 {
+        return true;
+    }
+    if question.to_lowercase().starts_with("what about")
+        || question.to_lowercase().starts_with("how about")
+    {
+        return true;
+    }
+    words.iter().any(|w| POINTERS.contains(&w.as_str()))
 }
 
 fn source_label(hit: &SearchHit) -> String {
@@ -638,6 +670,27 @@ pub type LlmOptions = LoadOptions;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_questions_that_point_back_are_rewritten() {
+        for follow_up in [
+            "and in 2019?",
+            "What about storage?",
+            "How long does it take?",
+            "Who wrote that report?",
+            "Why?",
+            "Tell me more",
+        ] {
+            assert!(leans_on_context(follow_up), "{follow_up}");
+        }
+        for standalone in [
+            "What is the boiling point of tungsten?",
+            "How often should I feed a sourdough starter?",
+            "Which plan did the pricing meeting choose for Pro users?",
+        ] {
+            assert!(!leans_on_context(standalone), "{standalone}");
+        }
+    }
 
     #[test]
     fn citations_parse_in_order_of_first_mention() {

@@ -142,6 +142,16 @@ impl Docent {
         *self.inner.watcher.lock().expect("watcher lock") = Some(watcher);
     }
 
+    /// Starts watching an added folder whose toggle is on (once the watcher runs).
+    fn watch_if_watched(&self, root: &Root) {
+        if root.is_dir
+            && root.watching
+            && let Some(watcher) = self.inner.watcher.lock().expect("watcher lock").as_ref()
+        {
+            self.watch_root(watcher, &root.path);
+        }
+    }
+
     fn watch_root(&self, watcher: &Watcher, folder: &Path) {
         if let Err(error) = watcher.watch(folder) {
             self.notice(
@@ -170,7 +180,7 @@ impl Docent {
             }
         }
         if !changes.present.is_empty() {
-            let label = label_for(&changes.present, "changed");
+            let label = label_for(&changes.present);
             self.inner.indexer.enqueue(label, changes.present);
         }
     }
@@ -239,17 +249,12 @@ impl Docent {
                 if root.is_dir {
                     roots.retain(|r| !paths::is_under(&r.path, &root.path));
                 }
-                if root.is_dir
-                    && root.watching
-                    && let Some(watcher) = self.inner.watcher.lock().expect("watcher lock").as_ref()
-                {
-                    self.watch_root(watcher, &root.path);
-                }
+                self.watch_if_watched(&root);
                 roots.push(root);
             }
             self.save_roots(&roots)?;
         }
-        let label = label_for(&added, "added");
+        let label = label_for(&added);
         self.inner.indexer.enqueue(label, added.clone());
         self.inner.shell.library_changed("added");
         Ok(added
@@ -310,10 +315,9 @@ impl Docent {
         drop(roots);
         if watching {
             // Catch up with what changed while the folder was not watched.
-            self.inner.indexer.enqueue(
-                label_for(std::slice::from_ref(&path), "watched"),
-                vec![path],
-            );
+            self.inner
+                .indexer
+                .enqueue(label_for(std::slice::from_ref(&path)), vec![path]);
         }
         self.inner.shell.library_changed("folders");
         Ok(())
@@ -367,12 +371,7 @@ impl Docent {
         if !restored.is_empty() {
             let mut roots = self.inner.roots.lock().expect("roots lock");
             for root in restored {
-                if root.is_dir
-                    && root.watching
-                    && let Some(watcher) = self.inner.watcher.lock().expect("watcher lock").as_ref()
-                {
-                    self.watch_root(watcher, &root.path);
-                }
+                self.watch_if_watched(&root);
                 roots.push(root);
             }
             self.save_roots(&roots)?;
@@ -385,9 +384,7 @@ impl Docent {
         if checked.is_empty() {
             return Ok(());
         }
-        self.inner
-            .indexer
-            .enqueue(label_for(&checked, "re-indexed"), checked);
+        self.inner.indexer.enqueue(label_for(&checked), checked);
         self.inner.shell.library_changed("reindex");
         Ok(())
     }
@@ -823,7 +820,7 @@ fn conversation_title(question: &str) -> String {
 }
 
 /// "Papers" for one folder, "3 items" for several.
-fn label_for(paths: &[PathBuf], _verb: &str) -> String {
+fn label_for(paths: &[PathBuf]) -> String {
     match paths {
         [one] => convert::file_name(&one.to_string_lossy()),
         many => format!("{} items", many.len()),

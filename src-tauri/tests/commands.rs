@@ -30,6 +30,10 @@ impl Recorder {
     fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
     }
+
+    fn record(&self, line: String) {
+        self.log.lock().unwrap().push(line);
+    }
 }
 
 impl Shell for Recorder {
@@ -40,40 +44,28 @@ impl Shell for Recorder {
         None
     }
     fn open_path(&self, path: &Path) -> Result<(), String> {
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("open {}", path.display()));
+        self.record(format!("open {}", path.display()));
         Ok(())
     }
     fn reveal_path(&self, path: &Path) -> Result<(), String> {
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("reveal {}", path.display()));
+        self.record(format!("reveal {}", path.display()));
         Ok(())
     }
     fn open_url(&self, url: &str) -> Result<(), String> {
-        self.log.lock().unwrap().push(format!("url {url}"));
+        self.record(format!("url {url}"));
         Ok(())
     }
     fn index_progress(&self, progress: &IndexProgress) {
         self.progress.lock().unwrap().push(progress.clone());
     }
     fn library_changed(&self, reason: &str) {
-        self.log.lock().unwrap().push(format!("changed {reason}"));
+        self.record(format!("changed {reason}"));
     }
     fn model_changed(&self, model: &ModelInfo) {
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("model {}", model.name));
+        self.record(format!("model {}", model.name));
     }
     fn notice(&self, notice: &Notice) {
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("notice {}", notice.message));
+        self.record(format!("notice {}", notice.message));
     }
 }
 

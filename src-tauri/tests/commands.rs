@@ -642,3 +642,51 @@ fn stop_ends_an_answer_at_the_next_token() {
     assert!(!next.stopped);
     assert!(!next.answer.is_empty());
 }
+
+#[test]
+fn search_and_answers_work_while_a_folder_indexes() {
+    let h = harness();
+    h.add_docs_and_wait();
+    let notes = notes_folder(h._dir.path(), 400);
+    h.docent.add_paths(vec![notes]).unwrap();
+    // Held in the middle of the run (some files done, the writer inside its loop).
+    let mid_run = (0..20_000)
+        .find_map(|_| {
+            let state = h.docent.index_state().filter(|s| {
+                s.state == IndexState::Indexing && s.files_done >= 1 && s.files_done < 300
+            });
+            if state.is_some() {
+                h.docent.indexer().pause();
+            } else {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            state
+        })
+        .expect("caught the run in the middle");
+    let found: SearchResponse = h.call(
+        "search",
+        json!({"query": "feeding the starter", "limit": 3}),
+    );
+    assert_eq!(found.results[0].name, "sourdough.md");
+    let answer = h
+        .docent
+        .ask(
+            "How often should I feed a sourdough starter?",
+            None,
+            &mut |_| {},
+        )
+        .unwrap();
+    assert!(answer.found);
+    let still = h.docent.index_state().unwrap();
+    assert_eq!(still.state, IndexState::Paused);
+    assert!(
+        still.files_done < 400,
+        "{} of 400 done at {}",
+        still.files_done,
+        mid_run.files_done
+    );
+    h.docent.indexer().resume();
+    assert!(h.docent.indexer().wait_idle(Duration::from_secs(300)));
+    let documents: Vec<DocumentInfo> = h.call("list_documents", json!({}));
+    assert_eq!(documents.len(), 404);
+}

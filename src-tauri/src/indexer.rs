@@ -119,9 +119,21 @@ impl Indexer {
     /// Stops the running run at the next file and drops the queued ones.
     pub fn cancel(&self) {
         let mut queue = self.shared.queue.lock().expect("queue lock");
-        queue.jobs.clear();
+        let dropped: Vec<Job> = queue.jobs.drain(..).collect();
         queue.paused = false;
-        self.shared.cancel.cancel();
+        let running = queue.current.as_ref().is_some_and(|c| is_active(c.state));
+        if running {
+            self.shared.cancel.cancel();
+        } else if let Some(first) = dropped.first() {
+            // Nothing had started: report the dropped run as cancelled.
+            let snapshot = IndexProgress {
+                queued: 0,
+                state: IndexState::Cancelled,
+                ..starting(first)
+            };
+            self.shared.shell.index_progress(&snapshot);
+            queue.current = Some(snapshot);
+        }
         self.shared.wake.notify_all();
     }
 
@@ -158,6 +170,27 @@ impl Indexer {
     }
 }
 
+/// A run that is about to walk its folders.
+fn starting(job: &Job) -> IndexProgress {
+    IndexProgress {
+        job: job.id,
+        queued: 0,
+        state: IndexState::Scanning,
+        label: job.label.clone(),
+        files_done: 0,
+        files_total: 0,
+        bytes_done: 0,
+        bytes_total: 0,
+        current_file: None,
+        eta_seconds: None,
+        indexed: 0,
+        unchanged: 0,
+        skipped: 0,
+        failed: 0,
+        message: None,
+    }
+}
+
 fn is_active(state: IndexState) -> bool {
     matches!(
         state,
@@ -171,22 +204,12 @@ fn run(shared: &Shared) {
             let mut queue = shared.queue.lock().expect("queue lock");
             loop {
                 if let Some(job) = queue.jobs.pop_front() {
+                    // Under the lock, so a cancel is either before this run (and dropped it
+                    // from the queue) or meant for it.
+                    shared.cancel.reset();
                     let snapshot = IndexProgress {
-                        job: job.id,
                         queued: queue.jobs.len() as u32,
-                        state: IndexState::Scanning,
-                        label: job.label.clone(),
-                        files_done: 0,
-                        files_total: 0,
-                        bytes_done: 0,
-                        bytes_total: 0,
-                        current_file: None,
-                        eta_seconds: None,
-                        indexed: 0,
-                        unchanged: 0,
-                        skipped: 0,
-                        failed: 0,
-                        message: None,
+                        ..starting(&job)
                     };
                     shared.shell.index_progress(&snapshot);
                     queue.current = Some(snapshot);
@@ -196,7 +219,6 @@ fn run(shared: &Shared) {
                 queue = shared.wake.wait(queue).expect("queue lock");
             }
         };
-        shared.cancel.reset();
         let progress = JobProgress {
             shared,
             started: Instant::now(),

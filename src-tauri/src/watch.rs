@@ -3,14 +3,16 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use notify::RecursiveMode;
 use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer};
 
 /// Quiet time after the last change before indexing starts.
 pub const DEBOUNCE: Duration = Duration::from_millis(1500);
+/// How long the OS watcher lets one path settle (its events are then coalesced).
+const OS_DEBOUNCE: Duration = Duration::from_millis(500);
 
 /// What a batch of changes means for the library.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -51,18 +53,92 @@ fn is_noise(path: &Path) -> bool {
         || name.starts_with(".~lock")
 }
 
+/// Gathers changed paths until nothing has changed for a quiet period, then hands them over
+/// in one batch. The OS debouncer settles each path on its own clock, so a burst of writes
+/// (a git checkout) reaches us as several batches; this makes them one indexing run.
+pub struct Coalescer {
+    state: Arc<(Mutex<Pending>, Condvar)>,
+}
+
+#[derive(Default)]
+struct Pending {
+    paths: BTreeSet<PathBuf>,
+    last_change: Option<Instant>,
+    closed: bool,
+}
+
+impl Coalescer {
+    /// `on_flush` runs on the coalescer's own thread.
+    pub fn new(quiet: Duration, on_flush: impl Fn(Vec<PathBuf>) + Send + 'static) -> Coalescer {
+        let state = Arc::new((Mutex::new(Pending::default()), Condvar::new()));
+        let shared = state.clone();
+        std::thread::Builder::new()
+            .name("docent-watch".into())
+            .spawn(move || {
+                let (lock, wake) = &*shared;
+                let mut pending = lock.lock().expect("pending lock");
+                loop {
+                    if pending.closed {
+                        return;
+                    }
+                    let Some(last) = pending.last_change else {
+                        pending = wake.wait(pending).expect("pending lock");
+                        continue;
+                    };
+                    let quiet_for = last.elapsed();
+                    if quiet_for < quiet {
+                        pending = wake
+                            .wait_timeout(pending, quiet - quiet_for)
+                            .expect("pending lock")
+                            .0;
+                        continue;
+                    }
+                    let paths: Vec<PathBuf> =
+                        std::mem::take(&mut pending.paths).into_iter().collect();
+                    pending.last_change = None;
+                    drop(pending);
+                    on_flush(paths);
+                    pending = lock.lock().expect("pending lock");
+                }
+            })
+            .expect("spawn watch thread");
+        Coalescer { state }
+    }
+
+    pub fn push(&self, paths: impl IntoIterator<Item = PathBuf>) {
+        let (lock, wake) = &*self.state;
+        let mut pending = lock.lock().expect("pending lock");
+        pending.paths.extend(paths);
+        pending.last_change = Some(Instant::now());
+        wake.notify_all();
+    }
+}
+
+impl Drop for Coalescer {
+    fn drop(&mut self) {
+        let (lock, wake) = &*self.state;
+        lock.lock().expect("pending lock").closed = true;
+        wake.notify_all();
+    }
+}
+
 /// Owns the OS watches; dropping it stops them.
 pub struct Watcher {
     debouncer: Mutex<Debouncer<notify::RecommendedWatcher>>,
 }
 
 impl Watcher {
-    /// `on_changes` runs on the debouncer's thread with each quiet batch of changed paths.
+    /// `on_changes` runs on a thread of the watcher's with each batch of changed paths, once
+    /// nothing has changed for [`DEBOUNCE`].
     pub fn new(on_changes: impl Fn(Vec<PathBuf>) + Send + 'static) -> notify::Result<Watcher> {
-        let debouncer = new_debouncer(DEBOUNCE, move |result: DebounceEventResult| match result {
-            Ok(events) => on_changes(events.into_iter().map(|e| e.path).collect()),
-            Err(error) => tracing::warn!(%error, "folder watch error"),
-        })?;
+        let coalescer = Coalescer::new(DEBOUNCE, on_changes);
+        let debouncer = new_debouncer(
+            OS_DEBOUNCE,
+            move |result: DebounceEventResult| match result {
+                Ok(events) => coalescer.push(events.into_iter().map(|e| e.path)),
+                Err(error) => tracing::warn!(%error, "folder watch error"),
+            },
+        )?;
         Ok(Watcher {
             debouncer: Mutex::new(debouncer),
         })
@@ -78,8 +154,6 @@ impl Watcher {
         let _ = debouncer.watcher().unwatch(folder);
     }
 }
-
-pub type SharedWatcher = Arc<Watcher>;
 
 #[cfg(test)]
 mod tests {
@@ -106,6 +180,33 @@ mod tests {
         );
         assert_eq!(changes.present, vec![kept]);
         assert_eq!(changes.gone, vec![dir.path().join("gone.pdf")]);
+    }
+
+    #[test]
+    fn batches_close_together_flush_once() {
+        let (tx, rx) = mpsc::channel();
+        let coalescer = Coalescer::new(Duration::from_millis(300), move |paths| {
+            tx.send(paths).unwrap();
+        });
+        for batch in 0..5 {
+            coalescer.push([
+                PathBuf::from(format!("/f/{batch}")),
+                PathBuf::from("/f/same"),
+            ]);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let flushed = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(flushed.len(), 6, "{flushed:?}");
+        assert!(
+            rx.recv_timeout(Duration::from_millis(600)).is_err(),
+            "one flush only"
+        );
+        // Later changes make a new batch.
+        coalescer.push([PathBuf::from("/f/late")]);
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+            vec![PathBuf::from("/f/late")]
+        );
     }
 
     #[test]

@@ -34,6 +34,18 @@ impl Recorder {
     fn record(&self, line: String) {
         self.log.lock().unwrap().push(line);
     }
+
+    /// The indexing runs reported so far, in order.
+    fn jobs(&self) -> Vec<u32> {
+        let runs: std::collections::BTreeSet<u32> = self
+            .progress
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|p| p.job)
+            .collect();
+        runs.into_iter().collect()
+    }
 }
 
 impl Shell for Recorder {
@@ -552,15 +564,7 @@ fn watched_folders_pick_up_new_files_and_debounce_bursts() {
     let h = harness();
     h.add_docs_and_wait();
     h.docent.start_watching();
-    let jobs_before = h
-        .recorder
-        .progress
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|p| p.job)
-        .max()
-        .unwrap();
+    let jobs_before = *h.recorder.jobs().last().unwrap();
     // A burst of changes, like a git checkout.
     for i in 0..30 {
         std::fs::write(
@@ -581,13 +585,10 @@ fn watched_folders_pick_up_new_files_and_debounce_bursts() {
         })
         .expect("the watched folder's changes reached the library");
     assert!(documents.iter().any(|d| d.name == "burst-29.md"));
-    let jobs: std::collections::BTreeSet<u32> = h
+    let jobs: Vec<u32> = h
         .recorder
-        .progress
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|p| p.job)
+        .jobs()
+        .into_iter()
         .filter(|job| *job > jobs_before)
         .collect();
     assert!(

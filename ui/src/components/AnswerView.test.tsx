@@ -1,7 +1,7 @@
 import { render } from "preact";
 import { act } from "preact/test-utils";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { Turn } from "../stores/chat";
+import { emptyTurn, type Turn } from "../stores/chat";
 import { passage } from "../stores/test-fixtures";
 import { AnswerView } from "./AnswerView";
 
@@ -17,23 +17,7 @@ afterEach(() => {
 });
 
 function turn(over: Partial<Turn> = {}): Turn {
-  return {
-    key: 1,
-    question: "How does indexing work?",
-    answer: "",
-    streaming: false,
-    stage: null,
-    found: true,
-    cited: true,
-    citationMode: "model",
-    stopped: false,
-    sources: [],
-    citations: [],
-    terms: ["indexing"],
-    timings: null,
-    error: null,
-    ...over,
-  };
+  return { ...emptyTurn("How does indexing work?"), key: 1, terms: ["indexing"], ...over };
 }
 
 function show(t: Turn) {

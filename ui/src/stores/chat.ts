@@ -64,7 +64,8 @@ export function chipNumbers(turn: Pick<Turn, "sources" | "citations">): Set<numb
 
 let nextKey = 1;
 
-function emptyTurn(question: string): Turn {
+/** A turn for `question` with no answer yet. */
+export function emptyTurn(question: string): Turn {
   return {
     key: nextKey++,
     question,

@@ -5,5 +5,4 @@ mod ask;
 mod common;
 mod crash;
 mod library;
-mod path_policy;
 mod pdf_corpus;

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use docent_engine::{
     AskRequest, CancelFlag, ChunkConfig, CitationMode, DeviceChoice, DocFilter, Engine,
-    EngineError, Llm, LlmOptions, SamplingParams, SearchRequest, default_llm_path, inspect_gguf,
+    EngineError, Llm, LlmOptions, PathPolicy, Refusal, SamplingParams, SearchRequest,
+    default_llm_path, inspect_gguf,
 };
 use docent_ipc::{
     self as ipc, AnswerEvent, AnswerResult, AnswerStage, ApiError, AppInfo, ConversationInfo,
@@ -118,12 +119,19 @@ impl Docent {
 
     /// Starts watching the watched folders; changes are indexed through the queue.
     pub fn start_watching(&self) {
+        let screen_weak = Arc::downgrade(&self.inner);
         let weak = Arc::downgrade(&self.inner);
-        let watcher = Watcher::new(move |paths| {
-            if let Some(inner) = weak.upgrade() {
-                Docent { inner }.on_changes(paths);
-            }
-        });
+        let watcher = Watcher::new(
+            move |paths| match screen_weak.upgrade() {
+                Some(inner) => Docent { inner }.screen_changes(paths),
+                None => Vec::new(),
+            },
+            move |paths| {
+                if let Some(inner) = weak.upgrade() {
+                    Docent { inner }.on_changes(paths);
+                }
+            },
+        );
         let watcher = match watcher {
             Ok(watcher) => watcher,
             Err(error) => {
@@ -161,18 +169,31 @@ impl Docent {
         }
     }
 
-    fn on_changes(&self, paths: Vec<PathBuf>) {
+    /// The engine's path policy over the watched folders: a change counts only under one of
+    /// them, by the walk's rules.
+    fn watch_policy(&self) -> PathPolicy {
         let watched: Vec<PathBuf> = self
             .roots()
             .into_iter()
             .filter(|r| r.is_dir && r.watching)
             .map(|r| r.path)
             .collect();
-        let inside = paths
+        self.engine().path_policy(&watched)
+    }
+
+    /// Drops what the policy refuses from a batch of changes as soon as the OS reports it.
+    fn screen_changes(&self, paths: Vec<PathBuf>) -> Vec<PathBuf> {
+        let policy = self.watch_policy();
+        paths
             .into_iter()
-            .filter(|p| watched.iter().any(|root| paths::is_under(p, root)));
-        let changes = watch::classify(inside, &self.engine().config().data_dir);
+            .filter(|path| policy.screen(path).is_ok())
+            .collect()
+    }
+
+    fn on_changes(&self, paths: Vec<PathBuf>) {
+        let changes = watch::classify(paths, &self.watch_policy());
         if !changes.gone.is_empty() {
+            // Only what the library holds at or under a gone path is removed.
             match self.engine().remove(&changes.gone) {
                 Ok(removed) if !removed.is_empty() => self.inner.shell.library_changed("removed"),
                 Ok(_) => {}
@@ -181,7 +202,9 @@ impl Docent {
         }
         if !changes.present.is_empty() {
             let label = label_for(&changes.present);
-            self.inner.indexer.enqueue(label, changes.present);
+            self.inner
+                .indexer
+                .enqueue(label, self.root_paths(), changes.present);
         }
     }
 
@@ -225,6 +248,14 @@ impl Docent {
                 self.use_model(&canonical)?;
                 continue;
             }
+            let own = self.engine().path_policy(std::slice::from_ref(&canonical));
+            if let Err(refusal @ Refusal::DataFolder) = own.screen(&canonical) {
+                self.notice(
+                    NoticeLevel::Error,
+                    format!("{} cannot be added: {refusal}", path.display()),
+                );
+                continue;
+            }
             new_roots.push(Root {
                 path: canonical.clone(),
                 is_dir,
@@ -254,8 +285,11 @@ impl Docent {
             }
             self.save_roots(&roots)?;
         }
+        // A path inside a folder already added is indexed by that folder's rules.
         let label = label_for(&added);
-        self.inner.indexer.enqueue(label, added.clone());
+        self.inner
+            .indexer
+            .enqueue(label, self.root_paths(), added.clone());
         self.inner.shell.library_changed("added");
         Ok(added
             .iter()
@@ -315,9 +349,11 @@ impl Docent {
         drop(roots);
         if watching {
             // Catch up with what changed while the folder was not watched.
-            self.inner
-                .indexer
-                .enqueue(label_for(std::slice::from_ref(&path)), vec![path]);
+            self.inner.indexer.enqueue(
+                label_for(std::slice::from_ref(&path)),
+                self.root_paths(),
+                vec![path],
+            );
         }
         self.inner.shell.library_changed("folders");
         Ok(())
@@ -384,7 +420,9 @@ impl Docent {
         if checked.is_empty() {
             return Ok(());
         }
-        self.inner.indexer.enqueue(label_for(&checked), checked);
+        self.inner
+            .indexer
+            .enqueue(label_for(&checked), roots, checked);
         self.inner.shell.library_changed("reindex");
         Ok(())
     }

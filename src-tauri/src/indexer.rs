@@ -23,6 +23,9 @@ const ETA_AFTER: Duration = Duration::from_secs(2);
 struct Job {
     id: u32,
     label: String,
+    /// The folders and files the user added when the job was queued: `paths` are indexed by
+    /// the rules of a walk of these, never as roots of their own.
+    roots: Vec<PathBuf>,
     paths: Vec<PathBuf>,
 }
 
@@ -73,11 +76,17 @@ impl Indexer {
         Indexer { shared }
     }
 
-    /// Queues an indexing run of `paths`; returns its job number.
-    pub fn enqueue(&self, label: String, paths: Vec<PathBuf>) -> u32 {
+    /// Queues an indexing run of `paths` (roots, or files and folders inside them) under
+    /// `roots`; returns its job number.
+    pub fn enqueue(&self, label: String, roots: Vec<PathBuf>, paths: Vec<PathBuf>) -> u32 {
         let id = self.shared.next_id.fetch_add(1, Ordering::SeqCst);
         let mut queue = self.shared.queue.lock().expect("queue lock");
-        queue.jobs.push_back(Job { id, label, paths });
+        queue.jobs.push_back(Job {
+            id,
+            label,
+            roots,
+            paths,
+        });
         let queued = queue.jobs.len() as u32;
         // A run that is already showing reports the longer queue.
         if let Some(current) = queue.current.as_mut()
@@ -225,7 +234,7 @@ fn run(shared: &Shared) {
         };
         let result = shared
             .engine
-            .index_paths(&job.paths, &progress, &shared.cancel);
+            .index_within(&job.roots, &job.paths, &progress, &shared.cancel);
         let mut queue = shared.queue.lock().expect("queue lock");
         let queued = queue.jobs.len() as u32;
         if let Some(current) = queue.current.as_mut() {

@@ -1,13 +1,16 @@
-//! Watched folders: file changes under a watched folder are debounced, then the changed files
-//! are indexed (or removed when gone) through the indexing queue.
+//! Watched folders: file changes under a watched folder are screened by the engine's path
+//! policy as they arrive (so a burst inside `node_modules` or `.git` is dropped at once),
+//! debounced, then indexed within their roots (or removed when gone) through the indexing
+//! queue. A changed path never becomes a root of its own.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use docent_engine::PathPolicy;
 use notify::RecursiveMode;
-use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer};
+use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer_opt};
 
 /// Quiet time after the last change before indexing starts.
 pub const DEBOUNCE: Duration = Duration::from_millis(1500);
@@ -23,12 +26,13 @@ pub struct Changes {
     pub gone: Vec<PathBuf>,
 }
 
-/// Splits changed paths into what to index and what to remove, ignoring Docent's own data
-/// folder, hidden files and editors' temporary files.
-pub fn classify(paths: impl IntoIterator<Item = PathBuf>, data_dir: &Path) -> Changes {
+/// Splits changed paths into what to index and what to remove, keeping only paths that pass
+/// the policy's screen (under a watched root, no hidden or skipped folder on the way, not in
+/// Docent's data folder) and are not editors' temporary files.
+pub fn classify(paths: impl IntoIterator<Item = PathBuf>, policy: &PathPolicy) -> Changes {
     let unique: BTreeSet<PathBuf> = paths
         .into_iter()
-        .filter(|p| !p.starts_with(data_dir) && !is_noise(p))
+        .filter(|p| !is_noise(p) && policy.screen(p).is_ok())
         .collect();
     let mut changes = Changes::default();
     for path in unique {
@@ -128,14 +132,29 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    /// `on_changes` runs on a thread of the watcher's with each batch of changed paths, once
+    /// `screen` runs on each batch the OS reports and keeps the paths worth gathering, so a
+    /// flood of refused paths neither grows the pending set nor postpones the next run.
+    /// `on_changes` runs on a thread of the watcher's with each batch of kept paths, once
     /// nothing has changed for [`DEBOUNCE`].
-    pub fn new(on_changes: impl Fn(Vec<PathBuf>) + Send + 'static) -> notify::Result<Watcher> {
+    pub fn new(
+        screen: impl Fn(Vec<PathBuf>) -> Vec<PathBuf> + Send + 'static,
+        on_changes: impl Fn(Vec<PathBuf>) + Send + 'static,
+    ) -> notify::Result<Watcher> {
         let coalescer = Coalescer::new(DEBOUNCE, on_changes);
-        let debouncer = new_debouncer(
-            OS_DEBOUNCE,
+        // Not following links: a link to `/` in a watched folder would otherwise put a watch
+        // on every folder of the disk. Links inside the roots are walked by the indexer.
+        let config = notify_debouncer_mini::Config::default()
+            .with_timeout(OS_DEBOUNCE)
+            .with_notify_config(notify::Config::default().with_follow_symlinks(false));
+        let debouncer = new_debouncer_opt::<_, notify::RecommendedWatcher>(
+            config,
             move |result: DebounceEventResult| match result {
-                Ok(events) => coalescer.push(events.into_iter().map(|e| e.path)),
+                Ok(events) => {
+                    let kept = screen(events.into_iter().map(|e| e.path).collect());
+                    if !kept.is_empty() {
+                        coalescer.push(kept);
+                    }
+                }
                 Err(error) => tracing::warn!(%error, "folder watch error"),
             },
         )?;
@@ -163,23 +182,28 @@ mod tests {
     #[test]
     fn changes_are_split_and_noise_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
+        let root = dir.path().canonicalize().unwrap();
+        let data = root.join("data");
         std::fs::create_dir_all(&data).unwrap();
-        let kept = dir.path().join("notes.md");
+        let kept = root.join("notes.md");
         std::fs::write(&kept, "x").unwrap();
+        let policy = PathPolicy::new(std::slice::from_ref(&root)).excluding(&data);
         let changes = classify(
             vec![
                 kept.clone(),
                 kept.clone(),
-                dir.path().join("gone.pdf"),
-                dir.path().join(".hidden"),
-                dir.path().join("draft.md~"),
+                root.join("gone.pdf"),
+                root.join(".hidden"),
+                root.join("draft.md~"),
+                root.join(".git/config"),
+                root.join("web/node_modules/left-pad/index.js"),
                 data.join("docent.db"),
+                PathBuf::from("/etc/passwd"),
             ],
-            &data,
+            &policy,
         );
         assert_eq!(changes.present, vec![kept]);
-        assert_eq!(changes.gone, vec![dir.path().join("gone.pdf")]);
+        assert_eq!(changes.gone, vec![root.join("gone.pdf")]);
     }
 
     #[test]
@@ -214,11 +238,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let folder = dir.path().canonicalize().unwrap();
         let (tx, rx) = mpsc::channel();
-        let watcher = Watcher::new(move |paths| {
-            let _ = tx.send(paths);
-        })
+        let watcher = Watcher::new(
+            |paths: Vec<PathBuf>| {
+                paths
+                    .into_iter()
+                    .filter(|p| !p.ends_with("skipped.txt"))
+                    .collect()
+            },
+            move |paths| {
+                let _ = tx.send(paths);
+            },
+        )
         .unwrap();
         watcher.watch(&folder).unwrap();
+        std::fs::write(folder.join("skipped.txt"), "dropped by the screen").unwrap();
         let file = folder.join("new.txt");
         std::fs::write(&file, "hello").unwrap();
         let mut seen = Vec::new();
@@ -229,5 +262,6 @@ mod tests {
             }
         }
         assert!(seen.contains(&file), "saw {seen:?}");
+        assert!(!seen.contains(&folder.join("skipped.txt")), "saw {seen:?}");
     }
 }

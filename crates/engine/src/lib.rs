@@ -55,6 +55,7 @@ pub use docent_generate::{
     inspect as inspect_gguf,
 };
 pub use docent_ingest::worker::serve_stdio as serve_parse_worker;
+pub use docent_ingest::{PathPolicy, Refusal, Walked};
 pub use docent_store::{
     ConversationId, ConversationRow, DocFilter, DocumentRow, MessageRow, Role as MessageRole, Stats,
 };

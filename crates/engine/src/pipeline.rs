@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use docent_embed::Embedder;
-use docent_ingest::{Detection, IngestError};
+use docent_ingest::{Detection, IngestError, PathPolicy, Refusal, Walked};
 use docent_store::{DocFilter, NewChunk, NewDocument, OutcomeDocument};
 use docent_types::{ChunkDraft, DocStatus, DocType, ParsedDoc};
 
@@ -107,20 +107,15 @@ struct Ready {
 }
 
 impl Engine {
-    /// Indexes files and folders. Returns when every file has an outcome (or on cancel);
-    /// per-file failures are in the report, not errors.
+    /// Indexes files and folders, each one a root the user chose. Returns when every file has
+    /// an outcome (or on cancel); per-file failures are in the report, not errors.
     pub fn index_paths(
         &self,
         paths: &[PathBuf],
         progress: &dyn Progress,
         cancel: &CancelFlag,
     ) -> Result<IndexReport, EngineError> {
-        let started = Instant::now();
         let mut report = IndexReport::default();
-        // Models are needed before any file is looked at: fail early and clearly.
-        let embedder = self.embedder()?;
-        let chunker = self.chunker()?;
-
         let mut roots = Vec::new();
         for path in paths {
             match path.canonicalize() {
@@ -133,12 +128,59 @@ impl Engine {
                 ),
             }
         }
+        self.index_targets(&roots, &roots, report, progress, cancel)
+    }
+
+    /// Indexes `paths` (files or folders that changed, or a part of a root to index again)
+    /// by the rules of a walk of `roots`, the folders and files the user added: see
+    /// [`Engine::path_policy`]. A path that is not under a root is skipped with a reason and
+    /// never becomes a root of its own; a document at or under a path that the walk no longer
+    /// finds (gone, or now refused) leaves the library.
+    pub fn index_within(
+        &self,
+        roots: &[PathBuf],
+        paths: &[PathBuf],
+        progress: &dyn Progress,
+        cancel: &CancelFlag,
+    ) -> Result<IndexReport, EngineError> {
+        let targets: Vec<PathBuf> = paths
+            .iter()
+            .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone()))
+            .collect();
+        self.index_targets(roots, &targets, IndexReport::default(), progress, cancel)
+    }
+
+    /// The one rule for which paths may be read, for every caller: under one of `roots`, the
+    /// walk's skip rules (hidden, `.git`, `node_modules`, `target`, ignore files) on every
+    /// component below the root, symlinks only to places under a root, and never this
+    /// engine's data folder.
+    pub fn path_policy(&self, roots: &[PathBuf]) -> PathPolicy {
+        PathPolicy::new(roots).excluding(&self.inner.config.data_dir)
+    }
+
+    fn index_targets(
+        &self,
+        roots: &[PathBuf],
+        targets: &[PathBuf],
+        mut report: IndexReport,
+        progress: &dyn Progress,
+        cancel: &CancelFlag,
+    ) -> Result<IndexReport, EngineError> {
+        let started = Instant::now();
+        // Models are needed before any file is looked at: fail early and clearly.
+        let embedder = self.embedder()?;
+        let chunker = self.chunker()?;
+        let policy = self.path_policy(roots);
 
         let mut files = Vec::new();
-        for item in docent_ingest::walk(&roots) {
+        for item in policy.walk(targets) {
             match item {
-                Ok(path) => files.push(path),
-                Err(error) => {
+                Walked::File(path) => files.push(path),
+                Walked::Refused { path, refusal } => {
+                    tracing::info!(path = %path.display(), reason = %refusal, "not indexed");
+                    report.push(&path, FileOutcome::Skipped, Some(refusal.reason()), 0);
+                }
+                Walked::Error(error) => {
                     let path = error.path().map(Path::to_path_buf).unwrap_or_default();
                     report.push(&path, FileOutcome::Failed, Some(error.reason()), 0);
                 }
@@ -150,13 +192,20 @@ impl Engine {
         files.sort();
         files.dedup();
 
-        // Documents under a walked folder that were not seen again are gone (or moved).
+        // Documents at or under a target that were not seen again are gone (or moved, or now
+        // refused). Nothing outside the roots is touched.
         let seen: HashSet<&Path> = files.iter().map(PathBuf::as_path).collect();
         let mut gone: HashMap<String, docent_store::DocumentRow> = HashMap::new();
-        for root in roots.iter().filter(|r| r.is_dir()) {
+        let in_scope = |target: &&PathBuf| {
+            !matches!(
+                policy.screen(target),
+                Err(Refusal::Outside | Refusal::NotPlain)
+            )
+        };
+        for target in targets.iter().filter(in_scope) {
             let filter = DocFilter {
                 status: None,
-                path_prefix: Some(root.to_string_lossy().into_owned()),
+                path_prefix: Some(target.to_string_lossy().into_owned()),
             };
             for doc in self.block_on(self.store().list_documents(&filter))? {
                 if !seen.contains(Path::new(&doc.path)) {

@@ -1,9 +1,8 @@
-//! Which files to read (walking folders) and what they are (type detection).
+//! What a file is (type detection); which files to read is [`crate::policy`]'s.
 
 use std::ffi::OsStr;
 use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 
 use docent_types::DocType;
 
@@ -22,9 +21,6 @@ const CODE_EXTENSIONS: &[&str] = &[
     "m", "css", "scss", "sass", "less", "pl", "hs", "ml", "ex", "exs", "erl", "clj", "dart", "jl",
     "vue", "svelte", "proto", "gradle", "cmake", "mk", "tex", "rst", "org", "adoc",
 ];
-
-/// Folders that are never worth indexing, whatever the ignore files say.
-const SKIPPED_DIR_NAMES: &[&str] = &[".git", "node_modules", "target"];
 
 /// The verdict on one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,128 +133,6 @@ fn text_quality(head: &[u8]) -> TextQuality {
     }
 }
 
-/// Every regular file under `roots`, in walk order.
-///
-/// Hidden files and folders, `.git`, `node_modules` and `target` are skipped. `.gitignore` and
-/// `.ignore` files inside the roots are honoured, but nothing above a root is read (no parent
-/// ignore files, no global git excludes). Symlinks are followed only when they point inside one
-/// of the roots (loops are reported). A root that is a file is yielded as is. Problems (an
-/// unreadable folder, a loop) come out as errors naming the path; the walk goes on.
-pub fn walk(roots: &[PathBuf]) -> impl Iterator<Item = Result<PathBuf, IngestError>> + use<> {
-    let mut direct = Vec::new();
-    let mut folders = Vec::new();
-    for root in roots {
-        match std::fs::metadata(root) {
-            Ok(meta) if meta.is_dir() => folders.push(root.clone()),
-            Ok(meta) if meta.is_file() => direct.push(Ok(root.clone())),
-            Ok(_) => tracing::debug!(path = %root.display(), "root is neither file nor folder"),
-            Err(source) => direct.push(Err(IngestError::io(root, source))),
-        }
-    }
-
-    let walker = folders.first().map(|first| {
-        let canonical_roots: Arc<Vec<PathBuf>> = Arc::new(
-            folders
-                .iter()
-                .filter_map(|folder| folder.canonicalize().ok())
-                .collect(),
-        );
-        let mut builder = ignore::WalkBuilder::new(first);
-        for folder in &folders[1..] {
-            builder.add(folder);
-        }
-        builder
-            .standard_filters(false)
-            .hidden(true)
-            .parents(false)
-            .ignore(true)
-            .git_ignore(true)
-            .git_exclude(true)
-            .git_global(false)
-            .require_git(true)
-            .follow_links(true)
-            .filter_entry(move |entry| keep_entry(entry, &canonical_roots));
-        builder.build()
-    });
-
-    direct.into_iter().chain(
-        walker
-            .into_iter()
-            .flatten()
-            .filter_map(|entry| match entry {
-                Ok(entry) if entry.file_type().is_some_and(|t| t.is_file()) => {
-                    Some(Ok(entry.into_path()))
-                }
-                Ok(_) => None,
-                Err(error) => match walk_error(error, None) {
-                    error if is_dangling_symlink(&error) => {
-                        tracing::debug!(%error, "skipping a dangling symlink");
-                        None
-                    }
-                    error => Some(Err(error)),
-                },
-            }),
-    )
-}
-
-fn keep_entry(entry: &ignore::DirEntry, canonical_roots: &[PathBuf]) -> bool {
-    if entry.depth() == 0 {
-        return true;
-    }
-    let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-    if is_dir
-        && entry
-            .file_name()
-            .to_str()
-            .is_some_and(|name| SKIPPED_DIR_NAMES.contains(&name))
-    {
-        return false;
-    }
-    if entry.path_is_symlink() {
-        // A link may point anywhere; only follow it when the target stays in the user's
-        // folders, so adding ~/notes never indexes /etc through a stray link.
-        return match entry.path().canonicalize() {
-            Ok(target) => canonical_roots.iter().any(|root| target.starts_with(root)),
-            Err(_) => false,
-        };
-    }
-    true
-}
-
-/// A link to nothing is not a file the person can fix by reading its reason; skip it.
-fn is_dangling_symlink(error: &IngestError) -> bool {
-    let IngestError::Io { path, source } = error else {
-        return false;
-    };
-    source.kind() == std::io::ErrorKind::NotFound
-        && std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink())
-}
-
-/// Flattens the nested `ignore` error into one error naming the path it is about.
-fn walk_error(error: ignore::Error, path: Option<PathBuf>) -> IngestError {
-    match error {
-        ignore::Error::WithPath { path, err } => walk_error(*err, Some(path)),
-        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
-            walk_error(*err, path)
-        }
-        ignore::Error::Partial(mut errors) if !errors.is_empty() => {
-            walk_error(errors.swap_remove(0), path)
-        }
-        ignore::Error::Loop { ancestor, child } => IngestError::Walk {
-            message: format!("symlink loop (points back to {})", ancestor.display()),
-            path: child,
-        },
-        ignore::Error::Io(source) => IngestError::Io {
-            path: path.unwrap_or_default(),
-            source,
-        },
-        other => IngestError::Walk {
-            path: path.unwrap_or_default(),
-            message: crate::error::lowercase_first(&other.to_string()),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,104 +241,5 @@ mod tests {
         assert_eq!(detect(&path).unwrap(), supported(DocType::Text));
         let missing = detect(&dir.path().join("missing.txt")).unwrap_err();
         assert_eq!(missing.reason(), "file not found");
-    }
-
-    fn relative_paths(root: &Path, roots: &[PathBuf]) -> (Vec<String>, Vec<IngestError>) {
-        let mut found = Vec::new();
-        let mut errors = Vec::new();
-        for item in walk(roots) {
-            match item {
-                Ok(path) => found.push(
-                    path.strip_prefix(root)
-                        .unwrap_or(&path)
-                        .to_string_lossy()
-                        .into_owned(),
-                ),
-                Err(error) => errors.push(error),
-            }
-        }
-        found.sort();
-        (found, errors)
-    }
-
-    #[test]
-    fn walk_skips_hidden_and_build_folders() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("root");
-        for file in [
-            "a.txt",
-            "sub/b.md",
-            ".hidden.txt",
-            ".secret/c.txt",
-            ".git/config",
-            "node_modules/x/index.js",
-            "target/debug/out.txt",
-            "sub/deeper/d.rs",
-            "ignored/e.txt",
-        ] {
-            let path = root.join(file);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, "x").unwrap();
-        }
-        // An ignore file inside the root is honoured...
-        std::fs::write(root.join(".ignore"), "ignored/\n").unwrap();
-        // ...but one above the root is not.
-        std::fs::write(dir.path().join(".ignore"), "*.md\n").unwrap();
-
-        let (found, errors) = relative_paths(&root, std::slice::from_ref(&root));
-        assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!(found, ["a.txt", "sub/b.md", "sub/deeper/d.rs"]);
-    }
-
-    #[test]
-    fn walk_yields_a_file_root_and_reports_a_missing_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join(".hidden-but-chosen.txt");
-        std::fs::write(&file, "x").unwrap();
-        let missing = dir.path().join("missing");
-        let results: Vec<_> = walk(&[file.clone(), missing.clone()]).collect();
-        assert_eq!(results.len(), 2);
-        assert_eq!(results[0].as_ref().unwrap(), &file);
-        let error = results[1].as_ref().unwrap_err();
-        assert_eq!(error.path(), Some(missing.as_path()));
-        assert_eq!(error.reason(), "file not found");
-    }
-
-    #[test]
-    fn walk_follows_symlinks_only_inside_the_roots() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("root");
-        let outside = dir.path().join("outside");
-        std::fs::create_dir_all(root.join("docs")).unwrap();
-        std::fs::create_dir_all(&outside).unwrap();
-        std::fs::write(root.join("docs/in.txt"), "x").unwrap();
-        std::fs::write(outside.join("secret.txt"), "x").unwrap();
-        std::os::unix::fs::symlink(&outside, root.join("link-out")).unwrap();
-        std::os::unix::fs::symlink(outside.join("secret.txt"), root.join("file-out.txt")).unwrap();
-        std::os::unix::fs::symlink(root.join("docs"), root.join("link-in")).unwrap();
-        std::os::unix::fs::symlink(root.join("nowhere"), root.join("dangling.txt")).unwrap();
-
-        let (found, errors) = relative_paths(&root, std::slice::from_ref(&root));
-        assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!(found, ["docs/in.txt", "link-in/in.txt"]);
-    }
-
-    #[test]
-    fn walk_reports_symlink_loops() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("root");
-        std::fs::create_dir_all(root.join("a")).unwrap();
-        std::fs::write(root.join("a/file.txt"), "x").unwrap();
-        std::os::unix::fs::symlink(&root, root.join("a/loop")).unwrap();
-
-        let (found, errors) = relative_paths(&root, std::slice::from_ref(&root));
-        assert_eq!(found, ["a/file.txt"]);
-        assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(
-            errors[0].reason().starts_with("symlink loop"),
-            "{}",
-            errors[0]
-        );
-        assert_eq!(errors[0].path(), Some(root.join("a/loop").as_path()));
     }
 }

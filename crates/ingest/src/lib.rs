@@ -1,7 +1,8 @@
 //! Everything between "a path on disk" and "a list of chunks ready to embed".
 //!
-//! - [`walk`] lists the files under the user's folders and [`detect`] decides what each one is
-//!   (a [`Detection`]).
+//! - [`PathPolicy`] decides which paths may be read at all (under a root the user added, the
+//!   walk's skip rules on every component, no symlink out, never the data folder) and walks
+//!   them; [`detect`] decides what each file is (a [`Detection`]).
 //! - [`parse_file`] / [`parse_bytes`] turn a file into a [`ParsedDoc`]: cleaned text blocks
 //!   (see [`clean_text`]) that know their page, lines and heading path. Untrusted files, PDFs
 //!   above all, go through a [`worker::WorkerPool`] instead: the same parsers in child
@@ -36,13 +37,15 @@ mod clean;
 mod detect;
 mod error;
 mod parse;
+mod policy;
 #[cfg(unix)]
 pub mod worker;
 
 pub use clean::clean_text;
-pub use detect::{Detection, detect, detect_bytes, walk};
+pub use detect::{Detection, detect, detect_bytes};
 pub use error::{IngestError, human_bytes, human_duration};
 pub use parse::{Limits, parse_bytes, parse_file};
+pub use policy::{PathPolicy, Refusal, Walked};
 
 /// The text of a panic payload (`panic!` carries a `&str` or a `String`), first line only and
 /// kept short, since it ends up in a per-file reason.

@@ -39,7 +39,7 @@ mod parse;
 #[cfg(unix)]
 pub mod worker;
 
-pub use clean::clean_text;
+pub use clean::{clean_line, clean_text};
 pub use detect::{Detection, detect, detect_bytes, walk};
 pub use error::{IngestError, human_bytes, human_duration};
 pub use parse::{Limits, parse_bytes, parse_file};

@@ -41,7 +41,7 @@ mod policy;
 #[cfg(unix)]
 pub mod worker;
 
-pub use clean::clean_text;
+pub use clean::{clean_line, clean_text};
 pub use detect::{Detection, detect, detect_bytes};
 pub use error::{IngestError, human_bytes, human_duration};
 pub use parse::{Limits, parse_bytes, parse_file};

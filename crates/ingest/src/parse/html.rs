@@ -95,6 +95,200 @@ pub(super) fn visible_text(fragment: &str) -> String {
         .join("\n")
 }
 
+/// Elements that never have content, so never open a hidden stretch.
+const VOID_ELEMENTS: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr",
+];
+
+/// A tag cut across pieces is kept this long at most; past it the `<` was not a tag.
+const MAX_PENDING_TAG: usize = 64 << 10;
+
+/// Follows the raw HTML that Markdown hands over piece by piece (HTML blocks and inline tags)
+/// to tell whether the Markdown between the pieces sits inside a hidden element:
+/// `<div style="display:none">`, a blank line, Markdown paragraphs, `</div>` renders the
+/// paragraphs inside the hidden `div`, yet the Markdown parser sees three separate things.
+///
+/// Only the outermost hidden element is followed, by counting the open elements of its name,
+/// as a browser would for well-formed HTML; for malformed HTML this errs towards hiding.
+#[derive(Default)]
+pub(super) struct HiddenTracker {
+    /// The open hidden element: its name, how many elements of that name are open (itself
+    /// included), and whether an inline tag opened it.
+    open: Option<(String, usize, bool)>,
+    /// The start of a tag or comment cut by the end of a piece, waiting for the rest.
+    pending: String,
+}
+
+impl HiddenTracker {
+    pub(super) fn is_hidden(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// Start tags that reopen the hidden element, to put in front of an HTML block parsed on
+    /// its own (its closing tags then close them, and the text before them stays hidden).
+    pub(super) fn reopen_prefix(&self) -> String {
+        match &self.open {
+            Some((name, depth, _)) => format!("<{name} hidden>").repeat(*depth),
+            None => String::new(),
+        }
+    }
+
+    /// Ends a hidden stretch that an inline tag opened: a browser closes an unclosed inline
+    /// element with its paragraph, and the next paragraph shows again.
+    pub(super) fn end_paragraph(&mut self) {
+        if self.open.as_ref().is_some_and(|(_, _, inline)| *inline) {
+            self.open = None;
+        }
+        self.pending.clear();
+    }
+
+    /// Reads one piece of raw HTML; `inline` says it came from inside a paragraph.
+    pub(super) fn feed(&mut self, raw: &str, inline: bool) {
+        let joined;
+        let mut rest = if self.pending.is_empty() {
+            raw
+        } else {
+            joined = std::mem::take(&mut self.pending) + raw;
+            joined.as_str()
+        };
+        while let Some(open) = rest.find('<') {
+            rest = &rest[open..];
+            let (end, tag) = match next_tag(rest) {
+                TagScan::Tag { len, tag } => (len, tag),
+                TagScan::NotATag => (1, None),
+                TagScan::Cut => {
+                    if rest.len() <= MAX_PENDING_TAG {
+                        self.pending = rest.to_owned();
+                    }
+                    return;
+                }
+            };
+            if let Some(tag) = tag {
+                self.apply(tag, inline);
+            }
+            rest = &rest[end..];
+        }
+    }
+
+    fn apply(&mut self, tag: RawTag<'_>, inline: bool) {
+        let name = tag.name.to_ascii_lowercase();
+        if VOID_ELEMENTS.contains(&name.as_str()) {
+            return;
+        }
+        match &mut self.open {
+            Some((open_name, depth, _)) => {
+                if *open_name == name {
+                    if tag.closing {
+                        *depth -= 1;
+                        if *depth == 0 {
+                            self.open = None;
+                        }
+                    } else {
+                        *depth += 1;
+                    }
+                }
+            }
+            None => {
+                if !tag.closing && start_tag_hides(&name, tag.attributes) {
+                    self.open = Some((name, 1, inline));
+                }
+            }
+        }
+    }
+}
+
+struct RawTag<'a> {
+    name: &'a str,
+    closing: bool,
+    /// The source text between the name and the `>` (or `/>`).
+    attributes: &'a str,
+}
+
+enum TagScan<'a> {
+    /// A tag (`Some`) or a comment, doctype or processing instruction (`None`), `len` bytes.
+    Tag { len: usize, tag: Option<RawTag<'a>> },
+    /// A `<` that starts nothing: text.
+    NotATag,
+    /// The piece ends inside a tag or comment.
+    Cut,
+}
+
+/// Reads the tag, comment or declaration at the start of `text` (which starts with `<`).
+fn next_tag(text: &str) -> TagScan<'_> {
+    if let Some(body) = text.strip_prefix("<!--") {
+        return match body.find("-->") {
+            Some(close) => TagScan::Tag {
+                len: 4 + close + 3,
+                tag: None,
+            },
+            None => TagScan::Cut,
+        };
+    }
+    if text.starts_with("<!") || text.starts_with("<?") {
+        return match text.find('>') {
+            Some(close) => TagScan::Tag {
+                len: close + 1,
+                tag: None,
+            },
+            None => TagScan::Cut,
+        };
+    }
+    let (closing, after) = match text.strip_prefix("</") {
+        Some(after) => (true, after),
+        None => (false, &text[1..]),
+    };
+    if !after.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return TagScan::NotATag;
+    }
+    let name_len = after
+        .find(|c: char| c.is_ascii_whitespace() || c == '/' || c == '>')
+        .unwrap_or(after.len());
+    let (name, attributes) = after.split_at(name_len);
+    // The `>` that ends the tag is the first one outside a quoted attribute value.
+    let mut quote = None;
+    for (offset, c) in attributes.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '>') => {
+                let attributes = &attributes[..offset];
+                return TagScan::Tag {
+                    len: text.len() - after.len() + name_len + offset + 1,
+                    tag: Some(RawTag {
+                        name,
+                        closing,
+                        attributes: attributes.strip_suffix('/').unwrap_or(attributes),
+                    }),
+                };
+            }
+            (None, _) => {}
+        }
+    }
+    TagScan::Cut
+}
+
+/// Whether a start tag opens content no one sees. Its attributes are read by the HTML parser
+/// itself (on a stand-in element), so character references in them (`style="display&colon;
+/// none"`) count as a browser counts them.
+fn start_tag_hides(name: &str, attributes: &str) -> bool {
+    if INVISIBLE_ELEMENTS.contains(&name) {
+        return true;
+    }
+    if attributes.trim().is_empty() {
+        return false;
+    }
+    let probe = Html::parse_fragment(&format!("<docent-probe{attributes}>"));
+    probe
+        .tree
+        .root()
+        .descendants()
+        .filter_map(ElementRef::wrap)
+        .find(|element| element.value().name() == "docent-probe")
+        .is_some_and(|element| is_hidden(element.value()))
+}
+
 fn document_title(html: &Html) -> Option<String> {
     html.tree.root().descendants().find_map(|node| {
         let element = ElementRef::wrap(node)?;
@@ -268,30 +462,77 @@ fn is_hidden(element: &scraper::node::Element) -> bool {
     element.attr("style").is_some_and(style_hides)
 }
 
-/// True for inline styles that make text invisible: `display:none`, `visibility:hidden`,
-/// `opacity:0`, `font-size:0`.
+/// True for inline styles that make text invisible: `display:none`, `visibility:hidden` (or
+/// `collapse`), and an `opacity` or `font-size` of zero, or so close to it that no one can
+/// read the text (an opacity under 0.05, a font under 1px, 1pt, 0.1em or 10%).
+///
+/// Property names and values are compared without case, with CSS comments, whitespace and
+/// `!important` ignored, since a browser ignores them too. The last declaration of a property
+/// wins in CSS, but a hiding declaration anywhere counts here: dropping a little visible text
+/// is cheaper than indexing a hidden payload.
 fn style_hides(style: &str) -> bool {
+    let style = strip_css_comments(style).to_ascii_lowercase();
     style.split(';').any(|declaration| {
         let Some((property, value)) = declaration.split_once(':') else {
             return false;
         };
-        let property = property.trim().to_ascii_lowercase();
-        let value = value.to_ascii_lowercase();
-        let value = value.trim().trim_end_matches("!important").trim();
-        let is_zero = || {
-            let number: String = value
-                .chars()
-                .take_while(|c| c.is_ascii_digit() || *c == '.')
-                .collect();
-            number.parse::<f64>().is_ok_and(|n| n == 0.0)
-        };
-        match property.as_str() {
+        let property = property.trim();
+        let value = value.trim();
+        let value = value
+            .strip_suffix("important")
+            .and_then(|rest| rest.trim_end().strip_suffix('!'))
+            .unwrap_or(value)
+            .trim();
+        match property {
             "display" => value == "none",
             "visibility" => value == "hidden" || value == "collapse",
-            "opacity" | "font-size" => is_zero(),
+            "opacity" => css_number(value).is_some_and(|(n, unit)| match unit {
+                "" => n < 0.05,
+                "%" => n < 5.0,
+                _ => false,
+            }),
+            "font-size" => css_number(value).is_some_and(|(n, unit)| {
+                n == 0.0
+                    || match unit {
+                        "px" | "pt" => n < 1.0,
+                        "em" | "rem" | "ex" | "ch" | "vw" | "vh" => n < 0.1,
+                        "%" => n < 10.0,
+                        _ => false,
+                    }
+            }),
             _ => false,
         }
     })
+}
+
+/// A CSS number and its unit: "0.5em" -> (0.5, "em"). Negative values are invalid for the
+/// properties asked about, and come back as `None` like anything else that is not a number.
+fn css_number(value: &str) -> Option<(f64, &str)> {
+    let digits = value
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+'))
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(digits);
+    let number: f64 = number.parse().ok()?;
+    Some((number, unit.trim()))
+}
+
+fn strip_css_comments(style: &str) -> std::borrow::Cow<'_, str> {
+    if !style.contains("/*") {
+        return std::borrow::Cow::Borrowed(style);
+    }
+    let mut stripped = String::with_capacity(style.len());
+    let mut rest = style;
+    while let Some(open) = rest.find("/*") {
+        stripped.push_str(&rest[..open]);
+        // A comment is whitespace to CSS; an unclosed one runs to the end.
+        stripped.push(' ');
+        rest = match rest[open + 2..].find("*/") {
+            Some(close) => &rest[open + 2 + close + 2..],
+            None => "",
+        };
+    }
+    stripped.push_str(rest);
+    std::borrow::Cow::Owned(stripped)
 }
 
 #[cfg(test)]

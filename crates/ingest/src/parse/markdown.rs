@@ -31,6 +31,9 @@ struct Leaf {
     bytes: Range<usize>,
     /// Source bytes of the text inside, when there is any.
     text_bytes: Option<Range<usize>>,
+    /// For an HTML block inside a hidden element opened earlier: start tags that reopen it, so
+    /// that the block, parsed on its own, hides what the element hides.
+    html_prefix: String,
 }
 
 struct Builder<'a> {
@@ -41,6 +44,9 @@ struct Builder<'a> {
     leaf: Option<Leaf>,
     title: Option<String>,
     metadata_title: Option<String>,
+    /// Whether the Markdown read so far sits inside hidden HTML (`<span style="display:none">`
+    /// inline, or a hidden `<div>` around Markdown paragraphs): its text is never kept.
+    hidden: html::HiddenTracker,
 }
 
 pub(super) fn parse_markdown(text: &str) -> ParsedDoc {
@@ -61,6 +67,7 @@ pub(super) fn parse_markdown(text: &str) -> ParsedDoc {
         leaf: None,
         title: None,
         metadata_title: None,
+        hidden: html::HiddenTracker::default(),
     };
     for (event, range) in Parser::new_ext(&text, options).into_offset_iter() {
         builder.event(event, range);
@@ -82,18 +89,29 @@ impl Builder<'_> {
             Event::Text(text)
             | Event::Code(text)
             | Event::InlineMath(text)
-            | Event::DisplayMath(text) => self.push_text(&text, range),
+            | Event::DisplayMath(text) => {
+                if !self.hidden.is_hidden() {
+                    self.push_text(&text, range)
+                }
+            }
             Event::Html(raw) => {
+                self.hidden.feed(&raw, false);
                 if let Some(leaf) = self.leaf.as_mut().filter(|l| l.kind == LeafKind::Html) {
                     leaf.text.push_str(&raw);
                     leaf.bytes.end = leaf.bytes.end.max(range.end);
                 }
             }
-            // Inline tags carry no text of their own; their content comes as Text events.
-            Event::InlineHtml(_) | Event::FootnoteReference(_) => {}
+            // Inline tags carry no text of their own; their content comes as Text events,
+            // which a hidden inline element keeps out.
+            Event::InlineHtml(raw) => self.hidden.feed(&raw, true),
+            Event::FootnoteReference(_) => {}
+            // Line breaks stay even when hidden, so the lines of a block's text still count
+            // the lines of its source.
             Event::SoftBreak | Event::HardBreak => self.push_text("\n", range),
             Event::TaskListMarker(checked) => {
-                self.push_text(if checked { "[x] " } else { "[ ] " }, range)
+                if !self.hidden.is_hidden() {
+                    self.push_text(if checked { "[x] " } else { "[ ] " }, range)
+                }
             }
             Event::Rule => self.close_leaf(),
         }
@@ -135,11 +153,17 @@ impl Builder<'_> {
             | Tag::Image { .. } => return,
         };
         self.close_leaf();
+        let html_prefix = if kind == LeafKind::Html {
+            self.hidden.reopen_prefix()
+        } else {
+            String::new()
+        };
         self.leaf = Some(Leaf {
             kind,
             text: String::new(),
             bytes: range,
             text_bytes: None,
+            html_prefix,
         });
     }
 
@@ -177,6 +201,7 @@ impl Builder<'_> {
             text: String::new(),
             bytes: range.clone(),
             text_bytes: None,
+            html_prefix: String::new(),
         });
         leaf.text.push_str(text);
         leaf.bytes.end = leaf.bytes.end.max(range.end);
@@ -190,6 +215,9 @@ impl Builder<'_> {
         let Some(leaf) = self.leaf.take() else {
             return;
         };
+        if leaf.kind != LeafKind::Html {
+            self.hidden.end_paragraph();
+        }
         let (kind, text) = match leaf.kind {
             LeafKind::Paragraph | LeafKind::Implicit | LeafKind::TableRow => {
                 (BlockKind::Paragraph, trim_lines(&leaf.text))
@@ -206,7 +234,10 @@ impl Builder<'_> {
                 (BlockKind::Heading, text)
             }
             LeafKind::Code => (BlockKind::Code, leaf.text.trim_end_matches('\n').to_owned()),
-            LeafKind::Html => (BlockKind::Paragraph, html::visible_text(&leaf.text)),
+            LeafKind::Html => (
+                BlockKind::Paragraph,
+                html::visible_text(&(leaf.html_prefix + &leaf.text)),
+            ),
             LeafKind::Metadata => {
                 if self.metadata_title.is_none() {
                     self.metadata_title = front_matter_title(&leaf.text);

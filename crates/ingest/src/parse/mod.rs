@@ -1,7 +1,8 @@
 //! Loaders: bytes of one supported type in, a [`ParsedDoc`] of cleaned blocks out.
 //!
-//! Every loader cleans its text with [`clean_text`](crate::clean_text) and drops empty
-//! blocks; a document with no text left is an error ([`IngestError::NoText`]).
+//! Every loader cleans its raw text with [`clean_text`](crate::clean_text); [`parse_bytes`]
+//! cleans again everything the loaders decoded (block text, titles, heading paths) and drops
+//! empty blocks; a document with no text left is an error ([`IngestError::NoText`]).
 
 mod docx;
 mod html;
@@ -15,7 +16,7 @@ use std::path::Path;
 use docent_types::{DocType, ParsedDoc};
 use serde::{Deserialize, Serialize};
 
-use crate::IngestError;
+use crate::{IngestError, clean_line, clean_text};
 
 /// Caps that keep a hostile file from eating the machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,15 +124,29 @@ fn decode_text(bytes: &[u8]) -> String {
     }
 }
 
-/// Drops blank blocks; a document without any text left is an error.
+/// Cleans every string that leaves a loader, drops blank blocks; a document without any text
+/// left is an error.
+///
+/// Loaders clean raw text before parsing, but decoders make new characters: `&#x200B;` in
+/// HTML and Markdown, `\u202E` in a PDF string or a DOCX entity only exist once decoded. This
+/// is the one place every loader passes through, so the rule holds whatever a loader does.
 fn finish(mut doc: ParsedDoc) -> Result<ParsedDoc, IngestError> {
+    for block in &mut doc.blocks {
+        block.text = clean_text(&block.text);
+        block.heading_path = block
+            .heading_path
+            .iter()
+            .map(|heading| clean_line(heading))
+            .filter(|heading| !heading.is_empty())
+            .collect();
+    }
     doc.blocks.retain(|block| !block.text.trim().is_empty());
     if doc.blocks.is_empty() {
         return Err(IngestError::NoText);
     }
     doc.title = doc
         .title
-        .map(|title| collapse_whitespace(&title))
+        .map(|title| clean_line(&title))
         .filter(|title| !title.is_empty());
     Ok(doc)
 }

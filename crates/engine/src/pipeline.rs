@@ -109,7 +109,32 @@ struct Ready {
 impl Engine {
     /// Indexes files and folders. Returns when every file has an outcome (or on cancel);
     /// per-file failures are in the report, not errors.
+    ///
+    /// A full disk or a read-only data folder stops the run with [`EngineError::DiskFull`] or
+    /// [`EngineError::ReadOnly`]: every document committed before stays, and the derived indexes
+    /// are brought up to it where the disk still allows, so searches find it.
     pub fn index_paths(
+        &self,
+        paths: &[PathBuf],
+        progress: &dyn Progress,
+        cancel: &CancelFlag,
+    ) -> Result<IndexReport, EngineError> {
+        self.check_writable()?;
+        let data_dir = &self.inner.config.data_dir;
+        self.index_paths_unchecked(paths, progress, cancel)
+            .map_err(|error| {
+                let error = error.with_storage_cause(data_dir);
+                if let EngineError::DiskFull { .. } = error {
+                    progress.event(&ProgressEvent::Committing);
+                    if let Err(sync_error) = self.sync_derived() {
+                        tracing::warn!(%sync_error, "could not update the search indexes either");
+                    }
+                }
+                error
+            })
+    }
+
+    fn index_paths_unchecked(
         &self,
         paths: &[PathBuf],
         progress: &dyn Progress,

@@ -245,7 +245,12 @@ impl Engine {
                 "the library is read-only: searching only"
             );
             let store = runtime.block_on(Store::open_read_only(&data_dir.join("docent.db")))?;
-            let bm25 = Bm25Index::open_read_only(&data_dir.join("bm25"))?;
+            // tantivy's reader takes a lock file it must be able to write, so on a read-only
+            // folder it cannot open: say why in the user's terms.
+            let bm25 = Bm25Index::open_read_only(&data_dir.join("bm25")).map_err(|error| {
+                tracing::warn!(%error, "cannot open the BM25 index read-only");
+                cause.error(data_dir)
+            })?;
             let vectors = VectorIndex::open(&data_dir.join("vectors"), EMBED_DIM)?;
             (store, bm25, vectors)
         } else {

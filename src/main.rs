@@ -77,6 +77,9 @@ enum Command {
     },
     /// Counts, index sizes and models.
     Status {
+        /// Also run SQLite's integrity check on the database (reads every page).
+        #[arg(long)]
+        check: bool,
         #[arg(long)]
         json: bool,
     },
@@ -255,7 +258,9 @@ fn engine_config(cli: &Cli) -> EngineConfig {
 fn open_engine(config: EngineConfig) -> anyhow::Result<Engine> {
     let data_dir = config.data_dir.clone();
     Engine::open(config).map_err(|error| match error {
-        EngineError::Busy { .. } => anyhow::Error::new(error),
+        EngineError::Busy { .. } | EngineError::DiskFull { .. } | EngineError::ReadOnly { .. } => {
+            anyhow::Error::new(error)
+        }
         other => anyhow::Error::new(other)
             .context(format!("cannot open the library in {}", data_dir.display())),
     })
@@ -332,13 +337,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{} document(s) removed", removed.len());
             }
         }
-        Command::Status { json } => {
+        Command::Status { check, json } => {
             let engine = open_engine(config)?;
             let status = engine.status()?;
-            if json {
-                output::print_json(&output::status_json(&status));
+            let integrity = if check {
+                Some(engine.check_consistency()?.sqlite_ok)
             } else {
-                output::print_status(&status);
+                None
+            };
+            if json {
+                output::print_json(&output::status_json(&status, integrity));
+            } else {
+                output::print_status(&status, integrity);
             }
         }
         Command::Bench(BenchCommand::Llm {

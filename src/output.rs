@@ -321,13 +321,23 @@ pub fn print_docs(docs: &[DocumentRow]) {
     }
 }
 
-pub fn status_json(status: &EngineStatus) -> Value {
+/// Both derived indexes reflect the store's last op and hold its live chunks.
+fn indexes_in_step(status: &EngineStatus) -> bool {
+    status.applied_seq_bm25 == status.store_seq
+        && status.applied_seq_vectors == status.store_seq
+        && status.bm25_chunks == status.stats.n_chunks
+        && status.vector_chunks as u64 == status.stats.n_chunks
+}
+
+/// `integrity`: the result of `docent status --check` (SQLite's `PRAGMA integrity_check`), or
+/// `None` when it was not asked for.
+pub fn status_json(status: &EngineStatus, integrity: Option<bool>) -> Value {
     let models: Vec<Value> = status
         .models
         .iter()
         .map(|m| json!({ "name": m.name, "path": m.path, "present": m.present }))
         .collect();
-    json!({
+    let mut value = json!({
         "data_dir": status.data_dir,
         "documents": {
             "indexed": status.stats.n_indexed,
@@ -343,17 +353,24 @@ pub fn status_json(status: &EngineStatus) -> Value {
             "vector_chunks": status.vector_chunks,
             "vector_tombstones": status.vector_tombstones,
             "vector_seq": status.applied_seq_vectors,
+            "in_step": indexes_in_step(status),
         },
         "sizes": {
             "database_bytes": status.db_bytes,
+            // Pages in use times the page size, the WAL's newer pages included.
+            "database_used_bytes": status.stats.db_bytes,
             "bm25_bytes": status.bm25_bytes,
             "vector_bytes": status.vector_bytes,
         },
         "models": models,
-    })
+    });
+    if let Some(ok) = integrity {
+        value["integrity"] = json!(if ok { "ok" } else { "damaged" });
+    }
+    value
 }
 
-pub fn print_status(status: &EngineStatus) {
+pub fn print_status(status: &EngineStatus, integrity: Option<bool>) {
     let mb = |b: u64| b as f64 / 1e6;
     println!("library: {}", status.data_dir.display());
     println!(
@@ -375,9 +392,7 @@ pub fn print_status(status: &EngineStatus) {
         status.bm25_chunks,
         status.vector_chunks,
         status.vector_tombstones,
-        if status.applied_seq_bm25 == status.store_seq
-            && status.applied_seq_vectors == status.store_seq
-        {
+        if indexes_in_step(status) {
             "yes"
         } else {
             "no (repaired at next start)"
@@ -390,6 +405,11 @@ pub fn print_status(status: &EngineStatus) {
             "MISSING (run scripts/setup)".to_string()
         };
         println!("model {}: {state} ({})", model.name, model.path.display());
+    }
+    match integrity {
+        Some(true) => println!("database integrity: ok"),
+        Some(false) => println!("database integrity: DAMAGED (see the warnings above)"),
+        None => {}
     }
 }
 

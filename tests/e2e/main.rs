@@ -3,6 +3,9 @@
 mod answers;
 mod ask;
 mod common;
+mod corpus;
 mod crash;
+mod crash_campaign;
+mod disk_full;
 mod library;
 mod pdf_corpus;

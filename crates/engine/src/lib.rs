@@ -187,6 +187,29 @@ struct Inner {
     llm: Mutex<Option<Arc<docent_generate::Llm>>>,
     /// Held for the engine's lifetime: one writer per data folder.
     _lock: File,
+    /// Why the data folder cannot be written, when it cannot: the engine then searches and
+    /// lists, and refuses to index (with [`EngineError::ReadOnly`]).
+    read_only: Option<ReadOnlyCause>,
+}
+
+/// The error that showed the data folder to be read-only (`std::io::Error` is not `Clone`).
+#[derive(Debug, Clone)]
+struct ReadOnlyCause {
+    path: PathBuf,
+    kind: std::io::ErrorKind,
+    message: String,
+}
+
+impl ReadOnlyCause {
+    fn error(&self, data_dir: &Path) -> EngineError {
+        EngineError::ReadOnly {
+            data_dir: data_dir.to_path_buf(),
+            source: Box::new(EngineError::Io {
+                path: self.path.clone(),
+                source: std::io::Error::new(self.kind, self.message.clone()),
+            }),
+        }
+    }
 }
 
 /// all-MiniLM-L6-v2's output dimension.
@@ -196,12 +219,17 @@ impl Engine {
     /// Opens (creating if needed) the data folder, repairs the derived indexes from the store,
     /// and takes the folder's lock.
     pub fn open(config: EngineConfig) -> Result<Engine, EngineError> {
+        let data_dir = config.data_dir.clone();
+        Engine::open_unchecked(config).map_err(|error| error.with_storage_cause(&data_dir))
+    }
+
+    fn open_unchecked(config: EngineConfig) -> Result<Engine, EngineError> {
         let data_dir = &config.data_dir;
         std::fs::create_dir_all(data_dir).map_err(|source| EngineError::Io {
             path: data_dir.clone(),
             source,
         })?;
-        let lock = take_lock(data_dir)?;
+        let (lock, read_only) = take_lock(data_dir)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("docent-store")
@@ -211,9 +239,27 @@ impl Engine {
                 path: data_dir.clone(),
                 source,
             })?;
-        let store = runtime.block_on(Store::open(&data_dir.join("docent.db")))?;
-        let bm25 = sync::open_bm25(&data_dir.join("bm25"))?;
-        let vectors = sync::open_vectors(&data_dir.join("vectors"), EMBED_DIM)?;
+        let (store, bm25, vectors) = if let Some(cause) = &read_only {
+            tracing::warn!(
+                data_dir = %data_dir.display(),
+                reason = %cause.message,
+                "the library is read-only: searching only"
+            );
+            let store = runtime.block_on(Store::open_read_only(&data_dir.join("docent.db")))?;
+            // tantivy's reader takes a lock file it must be able to write, so on a read-only
+            // folder it cannot open: say why in the user's terms.
+            let bm25 = Bm25Index::open_read_only(&data_dir.join("bm25")).map_err(|error| {
+                tracing::warn!(%error, "cannot open the BM25 index read-only");
+                cause.error(data_dir)
+            })?;
+            let vectors = VectorIndex::open(&data_dir.join("vectors"), EMBED_DIM)?;
+            (store, bm25, vectors)
+        } else {
+            let store = runtime.block_on(Store::open(&data_dir.join("docent.db")))?;
+            let bm25 = sync::open_bm25(&data_dir.join("bm25"))?;
+            let vectors = sync::open_vectors(&data_dir.join("vectors"), EMBED_DIM)?;
+            (store, bm25, vectors)
+        };
         let chunk_config = config.chunk.clone();
         let llm_choice = (config.llm_path.clone(), config.llm_options.clone());
         let engine = Engine {
@@ -230,9 +276,24 @@ impl Engine {
                 workers: OnceLock::new(),
                 llm: Mutex::new(None),
                 _lock: lock,
+                read_only,
             }),
         };
-        engine.sync_derived()?;
+        if engine.inner.read_only.is_some() {
+            // Nothing can be repaired; hits are joined back to the store all the same.
+            return Ok(engine);
+        }
+        if let Err(error) = engine.sync_derived() {
+            // On a full disk the repair cannot be written, but the store is intact and every
+            // hit is joined back to it: searching what the indexes hold still works. The next
+            // start (or indexing run) with space repairs.
+            match error.with_storage_cause(&engine.inner.config.data_dir) {
+                error @ EngineError::DiskFull { .. } => {
+                    tracing::warn!(%error, "search indexes not repaired");
+                }
+                error => return Err(error),
+            }
+        }
         Ok(engine)
     }
 
@@ -306,6 +367,7 @@ impl Engine {
     /// Removes the given files or folders (every document at or under each path) from the
     /// library. Returns the removed paths.
     pub fn remove(&self, paths: &[PathBuf]) -> Result<Vec<String>, EngineError> {
+        self.check_writable()?;
         let mut removed = Vec::new();
         for path in paths {
             let absolute = absolute_path(path);
@@ -314,6 +376,14 @@ impl Engine {
         }
         self.sync_derived()?;
         Ok(removed)
+    }
+
+    /// Fails with [`EngineError::ReadOnly`] when the data folder cannot be written.
+    pub(crate) fn check_writable(&self) -> Result<(), EngineError> {
+        match &self.inner.read_only {
+            Some(cause) => Err(cause.error(&self.inner.config.data_dir)),
+            None => Ok(()),
+        }
     }
 
     /// Counts, index sizes and model presence.
@@ -375,19 +445,45 @@ impl Engine {
 
 pub use sync::ConsistencyReport;
 
-fn take_lock(data_dir: &Path) -> Result<File, EngineError> {
+/// Takes the data folder's lock. A folder that cannot be written (a read-only disk, no write
+/// permission) but holds a lock file is opened read-only: no one can write there anyway, so
+/// readers need no lock against a writer.
+fn take_lock(data_dir: &Path) -> Result<(File, Option<ReadOnlyCause>), EngineError> {
+    use std::io::ErrorKind;
     let path = data_dir.join("lock");
-    let file = File::options()
+    let opened = File::options()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&path)
-        .map_err(|source| EngineError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        .open(&path);
+    let file = match opened {
+        Ok(file) => file,
+        Err(error)
+            if matches!(
+                error.kind(),
+                ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem
+            ) && path.is_file() =>
+        {
+            let cause = ReadOnlyCause {
+                path: path.clone(),
+                kind: error.kind(),
+                message: error.to_string(),
+            };
+            let file = File::open(&path).map_err(|source| EngineError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            return Ok((file, Some(cause)));
+        }
+        Err(source) => {
+            return Err(EngineError::Io {
+                path: path.clone(),
+                source,
+            });
+        }
+    };
     match file.try_lock() {
-        Ok(()) => Ok(file),
+        Ok(()) => Ok((file, None)),
         Err(std::fs::TryLockError::WouldBlock) => Err(EngineError::Busy {
             data_dir: data_dir.to_path_buf(),
         }),

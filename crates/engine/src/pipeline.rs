@@ -109,7 +109,43 @@ struct Ready {
 impl Engine {
     /// Indexes files and folders, each one a root the user chose. Returns when every file has
     /// an outcome (or on cancel); per-file failures are in the report, not errors.
+    ///
+    /// A full disk or a read-only data folder stops the run with [`EngineError::DiskFull`] or
+    /// [`EngineError::ReadOnly`]: every document committed before stays, and the derived indexes
+    /// are brought up to it where the disk still allows, so searches find it.
     pub fn index_paths(
+        &self,
+        paths: &[PathBuf],
+        progress: &dyn Progress,
+        cancel: &CancelFlag,
+    ) -> Result<IndexReport, EngineError> {
+        self.with_storage_errors(progress, || {
+            self.index_paths_unchecked(paths, progress, cancel)
+        })
+    }
+
+    /// Runs an indexing job, turning a full disk or a read-only data folder into its clear
+    /// error, and after a full disk brings the derived indexes up to what was committed.
+    fn with_storage_errors(
+        &self,
+        progress: &dyn Progress,
+        job: impl FnOnce() -> Result<IndexReport, EngineError>,
+    ) -> Result<IndexReport, EngineError> {
+        self.check_writable()?;
+        let data_dir = &self.inner.config.data_dir;
+        job().map_err(|error| {
+            let error = error.with_storage_cause(data_dir);
+            if let EngineError::DiskFull { .. } = error {
+                progress.event(&ProgressEvent::Committing);
+                if let Err(sync_error) = self.sync_derived() {
+                    tracing::warn!(%sync_error, "could not update the search indexes either");
+                }
+            }
+            error
+        })
+    }
+
+    fn index_paths_unchecked(
         &self,
         paths: &[PathBuf],
         progress: &dyn Progress,
@@ -147,7 +183,9 @@ impl Engine {
             .iter()
             .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone()))
             .collect();
-        self.index_targets(roots, &targets, IndexReport::default(), progress, cancel)
+        self.with_storage_errors(progress, || {
+            self.index_targets(roots, &targets, IndexReport::default(), progress, cancel)
+        })
     }
 
     /// The one rule for which paths may be read, for every caller: under one of `roots`, the

@@ -114,7 +114,8 @@ fn build_schema() -> (Schema, Fields) {
 pub struct Bm25Index {
     dir: PathBuf,
     fields: Fields,
-    writer: IndexWriter<TantivyDocument>,
+    /// `None` when opened read-only: searches work, writes fail with [`IndexError::ReadOnly`].
+    writer: Option<IndexWriter<TantivyDocument>>,
     reader: IndexReader,
     analyzer: TextAnalyzer,
     applied_seq: u64,
@@ -140,7 +141,14 @@ impl Bm25Index {
             path: dir.to_path_buf(),
             source,
         })?;
-        Bm25Index::open_existing_folder(dir).map_err(|error| classify_open_error(dir, error))
+        Bm25Index::open_existing_folder(dir, true).map_err(|error| classify_open_error(dir, error))
+    }
+
+    /// Opens the index in `dir` for searching only, without taking the writer lock (which
+    /// needs a file it can write): for a data folder on a read-only disk or without write
+    /// permission. A missing or damaged index is an error here, since it cannot be rebuilt.
+    pub fn open_read_only(dir: &Path) -> Result<Bm25Index, IndexError> {
+        Bm25Index::open_existing_folder(dir, false).map_err(|error| classify_open_error(dir, error))
     }
 
     /// Deletes whatever is in `dir` and opens a new, empty index there (`applied_seq` 0).
@@ -160,10 +168,14 @@ impl Bm25Index {
         Bm25Index::open(dir)
     }
 
-    fn open_existing_folder(dir: &Path) -> Result<Bm25Index, OpenError> {
+    fn open_existing_folder(dir: &Path, writable: bool) -> Result<Bm25Index, OpenError> {
         let (schema, fields) = build_schema();
         let directory = MmapDirectory::open(dir).map_err(TantivyError::from)?;
-        let index = Index::open_or_create(directory, schema)?;
+        let index = if writable {
+            Index::open_or_create(directory, schema)?
+        } else {
+            Index::open(directory)?
+        };
         let applied_seq = match index.load_metas()?.payload {
             None => 0,
             Some(payload) => payload
@@ -177,7 +189,11 @@ impl Bm25Index {
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
-        let writer = index.writer_with_num_threads(WRITER_THREADS, WRITER_MEMORY_BYTES)?;
+        let writer = if writable {
+            Some(index.writer_with_num_threads(WRITER_THREADS, WRITER_MEMORY_BYTES)?)
+        } else {
+            None
+        };
         let analyzer = index
             .tokenizers()
             .get(ANALYZER)
@@ -195,29 +211,35 @@ impl Bm25Index {
     /// Stages `docs`. A chunk id that is already indexed (committed or staged) is replaced, never
     /// duplicated.
     pub fn add(&mut self, docs: &[Bm25Doc<'_>]) -> Result<(), IndexError> {
+        let fields = self.fields;
+        let dir = self.dir.clone();
+        let writer = self.writer_mut()?;
         for doc in docs {
-            self.writer
-                .delete_term(Term::from_field_i64(self.fields.chunk_id, doc.chunk_id));
+            writer.delete_term(Term::from_field_i64(fields.chunk_id, doc.chunk_id));
             let mut document = TantivyDocument::default();
-            document.add_i64(self.fields.chunk_id, doc.chunk_id);
-            document.add_i64(self.fields.doc_id, doc.doc_id);
-            document.add_text(self.fields.text, doc.text);
-            document.add_text(self.fields.title, doc.title);
-            document.add_text(self.fields.path_text, doc.path);
-            document.add_text(self.fields.path_raw, doc.path);
-            document.add_text(self.fields.doc_type, doc.doc_type.as_str());
-            self.writer
+            document.add_i64(fields.chunk_id, doc.chunk_id);
+            document.add_i64(fields.doc_id, doc.doc_id);
+            document.add_text(fields.text, doc.text);
+            document.add_text(fields.title, doc.title);
+            document.add_text(fields.path_text, doc.path);
+            document.add_text(fields.path_raw, doc.path);
+            document.add_text(fields.doc_type, doc.doc_type.as_str());
+            writer
                 .add_document(document)
-                .map_err(|source| self.tantivy_error(source))?;
+                .map_err(|source| IndexError::Tantivy {
+                    path: dir.clone(),
+                    source,
+                })?;
         }
         Ok(())
     }
 
     /// Stages the removal of `chunk_ids`; ids that are not indexed are ignored.
     pub fn remove_chunks(&mut self, chunk_ids: &[ChunkId]) -> Result<(), IndexError> {
+        let field = self.fields.chunk_id;
+        let writer = self.writer_mut()?;
         for &chunk_id in chunk_ids {
-            self.writer
-                .delete_term(Term::from_field_i64(self.fields.chunk_id, chunk_id));
+            writer.delete_term(Term::from_field_i64(field, chunk_id));
         }
         Ok(())
     }
@@ -225,20 +247,25 @@ impl Bm25Index {
     /// Stages the removal of every chunk, for a rebuild: add everything again, then commit. Until
     /// that commit, searches (and a crash) still see the old contents.
     pub fn clear(&mut self) -> Result<(), IndexError> {
-        self.writer
+        let dir = self.dir.clone();
+        self.writer_mut()?
             .delete_query(Box::new(AllQuery))
-            .map_err(|source| self.tantivy_error(source))?;
+            .map_err(|source| IndexError::Tantivy { path: dir, source })?;
         Ok(())
     }
 
     /// Makes the staged writes durable and visible, recording `seq` as the last op-log entry they
     /// reflect. After an error the index must be reopened.
     pub fn commit(&mut self, seq: u64) -> Result<(), IndexError> {
+        let reader = self.reader.clone();
+        let writer = self.writer_mut()?;
         let result = (|| {
-            let mut prepared = self.writer.prepare_commit()?;
+            let mut prepared = writer.prepare_commit()?;
             prepared.set_payload(&seq.to_string());
+            // Segments are written, meta.json not yet switched: the crash campaign kills here.
+            docent_types::fault::point(docent_types::fault::TANTIVY_COMMIT);
             prepared.commit()?;
-            self.reader.reload()
+            reader.reload()
         })();
         result.map_err(|source| self.tantivy_error(source))?;
         self.applied_seq = seq;
@@ -388,6 +415,12 @@ impl Bm25Index {
         // The range compares raw term bytes, so a bytes term works as the (non-UTF-8) bound.
         let upper = Bound::Excluded(Term::from_field_bytes(self.fields.path_raw, &successor));
         InvertedIndexRangeQuery::new(lower, upper)
+    }
+
+    fn writer_mut(&mut self) -> Result<&mut IndexWriter<TantivyDocument>, IndexError> {
+        self.writer.as_mut().ok_or_else(|| IndexError::ReadOnly {
+            path: self.dir.clone(),
+        })
     }
 
     fn tantivy_error(&self, source: TantivyError) -> IndexError {

@@ -62,6 +62,8 @@ pub enum IndexError {
     Damaged { path: PathBuf, reason: String },
     #[error("index at {path} is already open for writing by another index writer")]
     Locked { path: PathBuf },
+    #[error("index at {path} was opened read-only and cannot be changed")]
+    ReadOnly { path: PathBuf },
     #[error("{path}: {source}")]
     WithPath {
         path: PathBuf,

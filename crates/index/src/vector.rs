@@ -417,6 +417,9 @@ impl VectorIndex {
         let manifest_bytes = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
         let temp_path = self.dir.join(MANIFEST_TEMP_FILE);
         write_synced(&temp_path, &manifest_bytes)?;
+        // The new generation and its manifest are written, not yet current: the crash campaign
+        // kills here.
+        docent_types::fault::point(docent_types::fault::VECTOR_DUMP);
         let manifest_path = self.dir.join(MANIFEST_FILE);
         std::fs::rename(&temp_path, &manifest_path).map_err(|source| IndexError::WithPath {
             path: manifest_path,

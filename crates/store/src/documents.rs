@@ -264,6 +264,7 @@ impl Store {
             chunk_ids.push(crate::chunks::insert_chunk(&mut transaction, doc_id, chunk).await?);
         }
         log_chunks_of(&mut transaction, doc_id, "add").await?;
+        docent_types::fault::point(docent_types::fault::SQLITE_TX);
         transaction
             .commit()
             .await
@@ -313,6 +314,7 @@ impl Store {
         .await
         .context("save a document outcome")?;
         let n_removed = remove_chunks_of(&mut transaction, doc_id).await?;
+        docent_types::fault::point(docent_types::fault::SQLITE_TX);
         transaction
             .commit()
             .await
@@ -394,6 +396,7 @@ impl Store {
             log_chunks_of(&mut transaction, doc_id, "remove").await?;
             log_chunks_of(&mut transaction, doc_id, "add").await?;
         }
+        docent_types::fault::point(docent_types::fault::SQLITE_TX);
         transaction
             .commit()
             .await
@@ -412,6 +415,7 @@ impl Store {
             .execute(&mut *transaction)
             .await
             .context("delete a document")?;
+        docent_types::fault::point(docent_types::fault::SQLITE_TX);
         transaction
             .commit()
             .await

@@ -55,6 +55,52 @@ pub enum StoreError {
     UnknownDocument { doc_id: DocId },
 }
 
+impl StoreError {
+    /// True when SQLite could not write because the disk (or the test page cap) is full:
+    /// `SQLITE_FULL`, which SQLite also returns for `ENOSPC`.
+    pub fn is_disk_full(&self) -> bool {
+        const SQLITE_FULL: i32 = 13;
+        self.sqlite_primary_code() == Some(SQLITE_FULL)
+    }
+
+    /// True when the database or its folder cannot be written: `SQLITE_READONLY`, or a file
+    /// SQLite could not open for writing (`SQLITE_CANTOPEN`, `SQLITE_PERM`).
+    pub fn is_read_only(&self) -> bool {
+        const SQLITE_PERM: i32 = 3;
+        const SQLITE_READONLY: i32 = 8;
+        const SQLITE_CANTOPEN: i32 = 14;
+        matches!(
+            self.sqlite_primary_code(),
+            Some(SQLITE_PERM | SQLITE_READONLY | SQLITE_CANTOPEN)
+        )
+    }
+
+    fn sqlite_primary_code(&self) -> Option<i32> {
+        let source = match self {
+            StoreError::Open { source, .. }
+            | StoreError::Damaged { source, .. }
+            | StoreError::Query { source, .. } => source,
+            StoreError::Migrate { source, .. } => match source {
+                sqlx::migrate::MigrateError::Execute(inner)
+                | sqlx::migrate::MigrateError::ExecuteMigration(inner, _) => inner,
+                _ => return None,
+            },
+            _ => return None,
+        };
+        sqlite_primary_code(source)
+    }
+}
+
+/// The primary SQLite result code of a database error (the low byte of the extended code the
+/// store reports).
+fn sqlite_primary_code(error: &sqlx::Error) -> Option<i32> {
+    let sqlx::Error::Database(database_error) = error else {
+        return None;
+    };
+    let code = database_error.code()?.parse::<i32>().ok()?;
+    Some(code & 0xff)
+}
+
 /// Attaches the step being performed to a sqlx error.
 pub(crate) trait QueryContext<T> {
     fn context(self, what: &'static str) -> Result<T, StoreError>;
@@ -71,17 +117,10 @@ impl<T> QueryContext<T> for Result<T, sqlx::Error> {
 pub(crate) fn is_damaged_database(error: &sqlx::Error) -> bool {
     const SQLITE_CORRUPT: i32 = 11;
     const SQLITE_NOTADB: i32 = 26;
-    let sqlx::Error::Database(database_error) = error else {
-        return false;
-    };
-    let Some(code) = database_error.code() else {
-        return false;
-    };
-    // The store reports extended result codes; the primary code is the low byte.
-    match code.parse::<i32>() {
-        Ok(extended_code) => matches!(extended_code & 0xff, SQLITE_CORRUPT | SQLITE_NOTADB),
-        Err(_) => false,
-    }
+    matches!(
+        sqlite_primary_code(error),
+        Some(SQLITE_CORRUPT | SQLITE_NOTADB)
+    )
 }
 
 /// Turns a failure to connect into `Damaged` or `Open`, both naming the file.

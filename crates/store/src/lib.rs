@@ -105,6 +105,20 @@ pub struct Stats {
     pub db_bytes: u64,
 }
 
+/// Test-only: `DOCENT_TEST_MAX_PAGE_COUNT=N` caps the database at N pages on every connection
+/// (`PRAGMA max_page_count`), so the disk-full tests get `SQLITE_FULL` without filling a disk.
+/// SQLite never lowers the cap below the pages already in use. Release builds ignore it.
+fn with_test_page_limit(options: SqliteConnectOptions) -> SqliteConnectOptions {
+    #[cfg(debug_assertions)]
+    if let Some(pages) = std::env::var("DOCENT_TEST_MAX_PAGE_COUNT")
+        .ok()
+        .and_then(|value| value.parse::<u64>().ok())
+    {
+        return options.pragma("max_page_count", pages.to_string());
+    }
+    options
+}
+
 impl Store {
     /// Opens the database at `path`, creating it if missing, and brings its schema up to date.
     ///
@@ -115,6 +129,24 @@ impl Store {
             .filename(path)
             .create_if_missing(true);
         Store::connect(path, options, SqlitePoolOptions::new()).await
+    }
+
+    /// Opens an existing database for reading only: for a data folder that cannot be written
+    /// (a read-only disk, no write permission). No schema change is attempted, and every write
+    /// fails with SQLite's "attempt to write a readonly database".
+    pub async fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options)
+            .await
+            .map_err(|source| error::open_error(path.to_owned(), source))?;
+        tracing::debug!(path = %path.display(), "opened store read-only");
+        Ok(Store { pool })
     }
 
     /// A private database in memory, for tests of code built on the store.
@@ -149,6 +181,7 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
+        let options = with_test_page_limit(options);
         // `connect_with` opens one connection at once, so a damaged file fails here, naming
         // the path, rather than at the first query.
         let pool = pool_options

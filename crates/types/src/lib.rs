@@ -1,5 +1,5 @@
 //! Plain data shared by every Docent crate: document types, parsed documents, chunks and the
-//! places they point at. No I/O lives here.
+//! places they point at. No I/O lives here (except [`fault`], the test-only kill points).
 //!
 //! A loader turns a file into a [`ParsedDoc`] (a list of [`Block`]s, each knowing its page, lines
 //! and heading path); the chunker turns that into [`ChunkDraft`]s; the store gives them ids.
@@ -15,6 +15,8 @@
 //! assert_eq!(doc.blocks.len(), 1);
 //! assert_eq!(DocType::Pdf.as_str(), "pdf");
 //! ```
+
+pub mod fault;
 
 use serde::{Deserialize, Serialize};
 

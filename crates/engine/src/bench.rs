@@ -15,10 +15,15 @@ use crate::search::{SearchMode, SearchRequest};
 use crate::{Engine, EngineConfig, EngineError};
 
 mod answers;
+mod injection;
 
 pub use answers::{
     AnswerBenchRow, AnswersBenchConfig, AnswersBenchReport, AnswersSummary, AnswersVariant,
     ThresholdReport, ThresholdRow, bench_answers, bench_threshold,
+};
+pub use injection::{
+    InjectionBenchConfig, InjectionBenchReport, InjectionRow, InjectionSummary, InjectionVariant,
+    bench_injection, holds_active_content,
 };
 
 /// Scores of one retrieval mode over the test queries.

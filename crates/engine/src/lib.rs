@@ -41,10 +41,17 @@ pub use ask::{
     Answer, AnswerTimings, AskRequest, Citation, LlmOptions, NOT_FOUND_ANSWER,
     NOT_FOUND_SIMILARITY, default_llm_path,
 };
-pub use ask::{CitationMode, PromptLayout};
+pub use ask::{
+    AnswerStream, CitationMode, Neutraliser, PromptLayout, REMOVED_TEXT_CHARS, Removed,
+    RemovedKind, SourceDelimiters,
+};
 pub use bench::{
     AnswerBenchRow, AnswersBenchConfig, AnswersBenchReport, AnswersSummary, AnswersVariant,
     ThresholdReport, ThresholdRow, bench_answers, bench_threshold,
+};
+pub use bench::{
+    InjectionBenchConfig, InjectionBenchReport, InjectionRow, InjectionSummary, InjectionVariant,
+    bench_injection, holds_active_content,
 };
 pub use bench::{
     BeirReport, EmbedBenchReport, LlmBenchRow, ModeScores, bench_beir, bench_embed, bench_llm,

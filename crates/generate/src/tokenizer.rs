@@ -352,6 +352,12 @@ impl GgufTokenizer {
         }
     }
 
+    /// The strings of the control and user-defined tokens, longest first: what template text
+    /// may name, and what an answer should never carry as text.
+    pub fn special_token_strings(&self) -> impl Iterator<Item = &str> {
+        self.template_tokens.iter().map(|(text, _)| text.as_str())
+    }
+
     pub fn is_control(&self, id: u32) -> bool {
         self.is_control.get(id as usize).copied().unwrap_or(false)
     }

@@ -5,4 +5,5 @@ mod ask;
 mod common;
 mod crash;
 mod library;
+mod memory;
 mod pdf_corpus;

@@ -37,12 +37,14 @@ mod detect;
 mod error;
 mod parse;
 #[cfg(unix)]
+mod sandbox;
+#[cfg(unix)]
 pub mod worker;
 
 pub use clean::clean_text;
 pub use detect::{Detection, detect, detect_bytes, walk};
 pub use error::{IngestError, human_bytes, human_duration};
-pub use parse::{Limits, parse_bytes, parse_file};
+pub use parse::{Limits, MAX_TEXT_BYTES, parse_bytes, parse_file};
 
 /// The text of a panic payload (`panic!` carries a `&str` or a `String`), first line only and
 /// kept short, since it ends up in a per-file reason.

@@ -211,7 +211,7 @@ fn restrict_writes(scratch: Option<&Path>) -> String {
         .and_then(|ruleset| ruleset.add_rules(path_beneath_rules(&writable, AccessFs::from_all(abi))))
         // Some libraries open /dev/null for writing; it stores nothing.
         .and_then(|ruleset| {
-            ruleset.add_rules(path_beneath_rules(["/dev/null"], AccessFs::WriteFile.into()))
+            ruleset.add_rules(path_beneath_rules(["/dev/null"], AccessFs::WriteFile))
         })
         .and_then(|ruleset| ruleset.restrict_self());
     match status {

@@ -106,7 +106,7 @@ fn heading_paths_count_toward_the_cap() {
     )
     .unwrap_err();
     assert!(
-        error.reason().starts_with("too much text (19"),
+        error.reason() == "too much text (201.6 KB, limit 100 KB)",
         "{}",
         error.reason()
     );

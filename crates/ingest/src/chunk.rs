@@ -1254,8 +1254,8 @@ mod tests {
     fn a_huge_block_is_tokenized_in_pieces_with_the_same_chunks() {
         let words = ["alpha", "beta,", "gamma.", "delta", "\"epsilon\":", "zeta!", "42"];
         let mut text = String::new();
-        for n in 0..150_000 {
-            text.push_str(words[n * 7 % words.len()]);
+        for n in 0..200_000 {
+            text.push_str(words[n * 3 % words.len()]);
             text.push(' ');
         }
         let text = text.trim_end().to_owned();

@@ -8,4 +8,5 @@ mod crash;
 mod crash_campaign;
 mod disk_full;
 mod library;
+mod memory;
 mod pdf_corpus;

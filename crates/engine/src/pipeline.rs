@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{Condvar, Mutex, PoisonError, mpsc};
 use std::time::{Duration, Instant, SystemTime};
 
 use docent_embed::Embedder;
@@ -23,6 +23,13 @@ const MAX_FILE_BYTES: u64 = 512 << 20;
 const EMBED_BATCH_CHUNKS: usize = 256;
 /// How often the derived indexes catch up during a long run, so a crash loses little.
 const SYNC_INTERVAL: Duration = Duration::from_secs(60);
+/// Memory the parsed documents between the parse workers and the writer may take, all
+/// together (see [`MemoryBudget`]). A document's share is [`DOC_MEMORY_PER_TEXT_BYTE`] times
+/// its text: the document, the chunker's token tables (16 bytes per token, about 4 per byte of
+/// text) and the chunks' own copy. With text capped at 32 MB per file
+/// ([`docent_ingest::MAX_TEXT_BYTES`]), two documents at the cap fit at once.
+const PARSED_MEMORY_BYTES: u64 = 512 << 20;
+const DOC_MEMORY_PER_TEXT_BYTE: u64 = 6;
 
 /// Where one file ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -98,12 +105,60 @@ struct Job {
 struct Parsed {
     job_idx: usize,
     result: Result<(ParsedDoc, Vec<ChunkDraft>), String>,
+    /// Its share of the [`MemoryBudget`], handed back once it is written (or dropped).
+    memory: u64,
 }
 
 struct Ready {
     job_idx: usize,
     doc: ParsedDoc,
     chunks: Vec<ChunkDraft>,
+    memory: u64,
+}
+
+/// Bytes that documents in flight (parsed, being chunked, waiting for the writer) may hold.
+///
+/// The queue to the writer is bounded in documents, but documents differ a millionfold in
+/// size: without this, a folder of big files could fill it with gigabytes. A parse thread takes
+/// a document's share before chunking it and the writer gives it back once the document is
+/// stored. A document larger than the whole budget still goes through, alone, so nothing
+/// waits forever.
+struct MemoryBudget {
+    used: Mutex<u64>,
+    freed: Condvar,
+    limit: u64,
+}
+
+impl MemoryBudget {
+    fn new(limit: u64) -> MemoryBudget {
+        MemoryBudget {
+            used: Mutex::new(0),
+            freed: Condvar::new(),
+            limit,
+        }
+    }
+
+    fn take(&self, bytes: u64) {
+        let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
+        while *used > 0 && used.saturating_add(bytes) > self.limit {
+            used = self
+                .freed
+                .wait(used)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *used += bytes;
+    }
+
+    fn give_back(&self, bytes: u64) {
+        let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
+        *used = used.saturating_sub(bytes);
+        self.freed.notify_all();
+    }
+}
+
+/// Bytes of text in `doc`'s blocks.
+fn doc_text_bytes(doc: &ParsedDoc) -> u64 {
+    doc.blocks.iter().map(|block| block.text.len() as u64).sum()
 }
 
 impl Engine {
@@ -444,12 +499,14 @@ impl Engine {
         let next_job = AtomicUsize::new(0);
         let n_threads = self.inner.config.parse_workers.clamp(1, jobs.len());
         let (sender, receiver) = mpsc::sync_channel::<Parsed>(n_threads * 8);
+        let budget = MemoryBudget::new(PARSED_MEMORY_BYTES);
 
         std::thread::scope(|scope| {
             for _ in 0..n_threads {
                 let sender = sender.clone();
                 let workers = &workers;
                 let next_job = &next_job;
+                let budget = &budget;
                 scope.spawn(move || {
                     loop {
                         let job_idx = next_job.fetch_add(1, Ordering::Relaxed);
@@ -458,28 +515,43 @@ impl Engine {
                         }
                         let job = &jobs[job_idx];
                         progress.event(&ProgressEvent::FileStarted { path: &job.path });
+                        let mut memory = 0;
                         let result = workers
                             .parse_with_retry(&job.path, job.doc_type)
                             .map_err(|e: IngestError| e.reason())
                             .map(|doc| {
+                                memory = doc_text_bytes(&doc) * DOC_MEMORY_PER_TEXT_BYTE;
+                                budget.take(memory);
                                 let chunks = chunker.chunk(&doc);
                                 (doc, chunks)
                             });
-                        if sender.send(Parsed { job_idx, result }).is_err() {
+                        let parsed = Parsed {
+                            job_idx,
+                            result,
+                            memory,
+                        };
+                        if let Err(mpsc::SendError(parsed)) = sender.send(parsed) {
+                            budget.give_back(parsed.memory);
                             break;
                         }
                     }
                 });
             }
             drop(sender);
-            self.write_parsed(jobs, receiver, embedder, progress, report)
+            let written = self.write_parsed(jobs, &receiver, &budget, embedder, progress, report);
+            // On an error the writer stops reading: parse threads waiting for memory or for
+            // room in the queue must not wait for it forever.
+            budget.give_back(u64::MAX);
+            drop(receiver);
+            written
         })
     }
 
     fn write_parsed(
         &self,
         jobs: &[Job],
-        receiver: mpsc::Receiver<Parsed>,
+        receiver: &mpsc::Receiver<Parsed>,
+        budget: &MemoryBudget,
         embedder: &dyn Embedder,
         progress: &dyn Progress,
         report: &mut IndexReport,
@@ -505,10 +577,16 @@ impl Engine {
             } else {
                 None
             };
-            if let Some(Parsed { job_idx, result }) = message {
+            if let Some(Parsed {
+                job_idx,
+                result,
+                memory,
+            }) = message
+            {
                 let job = &jobs[job_idx];
                 match result {
                     Ok((_, chunks)) if chunks.is_empty() => {
+                        budget.give_back(memory);
                         self.record_failure(job, "no text", progress, report)?
                     }
                     Ok((doc, chunks)) => {
@@ -517,6 +595,7 @@ impl Engine {
                             job_idx,
                             doc,
                             chunks,
+                            memory,
                         });
                     }
                     Err(reason) => self.record_failure(job, &reason, progress, report)?,
@@ -528,6 +607,7 @@ impl Engine {
                 batch_chunks >= EMBED_BATCH_CHUNKS || (!batch.is_empty() && (!open || idle));
             if flush {
                 self.embed_and_save(jobs, &batch, embedder, progress, report)?;
+                budget.give_back(batch.iter().map(|ready| ready.memory).sum());
                 batch.clear();
                 batch_chunks = 0;
                 if last_sync.elapsed() > SYNC_INTERVAL {

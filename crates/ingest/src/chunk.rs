@@ -7,8 +7,8 @@
 //! boundaries. Chunks never cross a page or a heading section, and consecutive chunks of a
 //! section overlap by about `overlap_tokens` of trailing text.
 //!
-//! Each block is tokenised exactly once; every later count is a binary search over the
-//! block's token offsets.
+//! Each block is tokenised exactly once, in pieces of at most [`TOKENIZE_PIECE_BYTES`] cut
+//! after whitespace; every later count is a binary search over the block's token offsets.
 //!
 //! Offsets are characters into [`document_text`]: the chunk's text is exactly
 //! `document_text(doc).chars().skip(char_start).take(char_end - char_start)`.
@@ -24,6 +24,13 @@ use crate::IngestError;
 
 /// Separator between blocks in [`document_text`].
 const BLOCK_SEPARATOR: &str = "\n\n";
+
+/// Longest stretch of a block handed to the tokenizer in one call. A tokenizer keeps an
+/// alignment entry per byte and a record per token (well over 100 bytes per input byte all
+/// told), so a 32 MB block encoded whole would take gigabytes. Pieces cut after whitespace
+/// tokenise exactly as the whole does (the tokenizer splits words at whitespace), and 64 KiB
+/// keeps each call within a few MB.
+pub const TOKENIZE_PIECE_BYTES: usize = 64 << 10;
 
 /// Window sizes, in tokens of the embedding tokenizer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +60,8 @@ pub fn document_text(doc: &ParsedDoc) -> String {
 pub struct Chunker {
     tokenizer: Tokenizer,
     config: ChunkConfig,
+    /// [`TOKENIZE_PIECE_BYTES`]; smaller in tests.
+    piece_bytes: usize,
 }
 
 impl std::fmt::Debug for Chunker {
@@ -78,7 +87,11 @@ impl Chunker {
             max_tokens,
             overlap_tokens: config.overlap_tokens.min(max_tokens / 2),
         };
-        Chunker { tokenizer, config }
+        Chunker {
+            tokenizer,
+            config,
+            piece_bytes: TOKENIZE_PIECE_BYTES,
+        }
     }
 
     /// Loads a `tokenizer.json` (the embedding model's own).
@@ -155,39 +168,10 @@ impl Chunker {
 
     fn prepare<'a>(&self, block: &'a Block, char_base: usize) -> PreparedBlock<'a> {
         let text = block.text.as_str();
-        // (start byte, starts a word) of every token. Words are the tokenizer's own
-        // pre-tokenization: cutting between words keeps counts additive, cutting inside one
-        // does not (a word's tail reads differently once it stands alone).
-        let mut tokens: Vec<(usize, bool)> = if text.trim().is_empty() {
-            Vec::new()
-        } else {
-            match self.tokenizer.encode(text, false) {
-                Ok(encoding) => {
-                    let word_ids = encoding.get_word_ids();
-                    encoding
-                        .get_offsets()
-                        .iter()
-                        .enumerate()
-                        .map(|(token_idx, &(start, _))| {
-                            let word = word_ids.get(token_idx).copied().flatten();
-                            let starts_word = token_idx == 0
-                                || word.is_none()
-                                || word_ids.get(token_idx - 1).copied().flatten() != word;
-                            (start, starts_word)
-                        })
-                        // Cuts happen at token starts: each must be a place a str can be cut.
-                        .filter(|&(start, _)| start < text.len() && text.is_char_boundary(start))
-                        .collect()
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "tokenizer failed; counting words instead");
-                    fallback_token_starts(text)
-                        .into_iter()
-                        .map(|start| (start, true))
-                        .collect()
-                }
-            }
-        };
+        let mut tokens = Vec::new();
+        for piece in tokenize_pieces(text, self.piece_bytes) {
+            self.push_token_starts(text, piece, &mut tokens);
+        }
         tokens.sort_by_key(|&(start, _)| start);
         let (token_starts, word_starts) = tokens.into_iter().unzip();
         let newlines = if block.line_start.is_some() {
@@ -203,6 +187,42 @@ impl Chunker {
             chars: CharIndex::new(text),
             char_base,
             newlines,
+        }
+    }
+
+    /// Pushes (start byte in `text`, starts a word) of every token of `text[piece]`. Words are
+    /// the tokenizer's own pre-tokenization: cutting between words keeps counts additive,
+    /// cutting inside one does not (a word's tail reads differently once it stands alone).
+    fn push_token_starts(&self, text: &str, piece: Range<usize>, tokens: &mut Vec<(usize, bool)>) {
+        let piece_text = &text[piece.clone()];
+        if piece_text.trim().is_empty() {
+            return;
+        }
+        match self.tokenizer.encode(piece_text, false) {
+            Ok(encoding) => {
+                let word_ids = encoding.get_word_ids();
+                let starts = encoding
+                    .get_offsets()
+                    .iter()
+                    .enumerate()
+                    .map(|(token_idx, &(start, _))| {
+                        let word = word_ids.get(token_idx).copied().flatten();
+                        let starts_word = token_idx == 0
+                            || word.is_none()
+                            || word_ids.get(token_idx - 1).copied().flatten() != word;
+                        (piece.start + start, starts_word)
+                    })
+                    // Cuts happen at token starts: each must be a place a str can be cut.
+                    .filter(|&(start, _)| start < piece.end && text.is_char_boundary(start));
+                tokens.extend(starts);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "tokenizer failed; counting words instead");
+                let starts = fallback_token_starts(piece_text)
+                    .into_iter()
+                    .map(|start| (piece.start + start, true));
+                tokens.extend(starts);
+            }
         }
     }
 
@@ -569,6 +589,38 @@ impl Packer<'_> {
             n_tokens: window.n_tokens as u32,
         }
     }
+}
+
+/// Consecutive ranges covering `text`, each at most `max_bytes` long (or one character, if
+/// longer), cut just after the last whitespace that leaves a piece at least half full, else
+/// at the last character boundary (a base64 blob or CJK text without spaces).
+fn tokenize_pieces(text: &str, max_bytes: usize) -> Vec<Range<usize>> {
+    let max_bytes = max_bytes.max(8);
+    let mut pieces = Vec::with_capacity(text.len() / max_bytes + 1);
+    let mut start = 0;
+    while text.len() - start > max_bytes {
+        let mut limit = start + max_bytes;
+        while !text.is_char_boundary(limit) {
+            limit -= 1;
+        }
+        let window = &text[start..limit];
+        let after_space = window
+            .rfind(char::is_whitespace)
+            .map(|at| start + at + window[at..].chars().next().map_or(1, char::len_utf8))
+            .filter(|&cut| cut - start >= max_bytes / 2);
+        let cut = match after_space {
+            Some(cut) => cut,
+            None if limit > start => limit,
+            // One character longer than the piece size: take it whole.
+            None => start + text[start..].chars().next().map_or(1, char::len_utf8),
+        };
+        pieces.push(start..cut);
+        start = cut;
+    }
+    if start < text.len() {
+        pieces.push(start..text.len());
+    }
+    pieces
 }
 
 fn same_section(a: &Block, b: &Block) -> bool {
@@ -1172,5 +1224,70 @@ mod tests {
     fn fallback_counts_words_and_cjk() {
         assert_eq!(fallback_token_starts("two words"), [0, 4]);
         assert_eq!(fallback_token_starts(" 日本 x"), [1, 4, 8]);
+    }
+
+    #[test]
+    fn tokenize_pieces_are_bounded_and_cover_the_text() {
+        let check = |text: &str, max_bytes: usize, expected: &[&str]| {
+            let pieces = tokenize_pieces(text, max_bytes);
+            let got: Vec<&str> = pieces.iter().map(|range| &text[range.clone()]).collect();
+            assert_eq!(got, expected, "{text:?} in pieces of {max_bytes}");
+        };
+        check("", 8, &[]);
+        check("short", 8, &["short"]);
+        check("one two three four", 8, &["one two ", "three ", "four"]);
+        // No whitespace in the latter half: a cut at a character boundary.
+        check("abcdefghijklmnopq", 8, &["abcdefgh", "ijklmnop", "q"]);
+        check("日本語の文章です", 8, &["日本", "語の", "文章", "です"]);
+
+        let text = "word ".repeat(10_000) + &"x".repeat(5_000) + "日本語".repeat(3000).as_str();
+        let pieces = tokenize_pieces(&text, 1000);
+        assert!(pieces.iter().all(|range| range.len() <= 1000));
+        assert_eq!(pieces.first().unwrap().start, 0);
+        assert_eq!(pieces.last().unwrap().end, text.len());
+        assert!(pieces.windows(2).all(|pair| pair[0].end == pair[1].start));
+    }
+
+    /// One block of about 1 MB on one line, as a minified JSON file gives: tokenised in pieces,
+    /// it is chunked exactly as when tokenised whole, and its chunks cover all its words.
+    #[test]
+    fn a_huge_block_is_tokenized_in_pieces_with_the_same_chunks() {
+        let words = ["alpha", "beta,", "gamma.", "delta", "\"epsilon\":", "zeta!", "42"];
+        let mut text = String::new();
+        for n in 0..200_000 {
+            text.push_str(words[n * 3 % words.len()]);
+            text.push(' ');
+        }
+        let text = text.trim_end().to_owned();
+        assert!(text.len() > 1_000_000);
+        let doc = ParsedDoc {
+            doc_type: DocType::Code,
+            title: None,
+            pages: 0,
+            blocks: vec![block(&text, None, &[])],
+        };
+        // Small pieces: hundreds of cuts, each a place where the two could differ.
+        let mut in_small_pieces = chunker(200, 30);
+        in_small_pieces.piece_bytes = 4 << 10;
+        let in_pieces = in_small_pieces.chunk(&doc);
+        let mut whole = chunker(200, 30);
+        whole.piece_bytes = usize::MAX;
+        let spans = |chunks: &[ChunkDraft]| -> Vec<(u64, u64, u32)> {
+            chunks
+                .iter()
+                .map(|c| (c.char_start, c.char_end, c.n_tokens))
+                .collect()
+        };
+        assert_eq!(spans(&in_pieces), spans(&whole.chunk(&doc)));
+        assert!(in_pieces.len() > 1000);
+        assert!(in_pieces.iter().all(|c| c.n_tokens as usize <= 200));
+        assert_eq!(in_pieces.first().unwrap().char_start, 0);
+        assert_eq!(in_pieces.last().unwrap().char_end, text.len() as u64);
+        // Consecutive chunks overlap or touch: no text falls between two of them.
+        assert!(
+            in_pieces
+                .windows(2)
+                .all(|pair| pair[1].char_start <= pair[0].char_end)
+        );
     }
 }

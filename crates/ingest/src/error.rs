@@ -26,6 +26,14 @@ pub enum IngestError {
     Walk { path: PathBuf, message: String },
     #[error("file too large ({} > {})", human_bytes(*size), human_bytes(*limit))]
     TooLarge { size: u64, limit: u64 },
+    /// More extracted text than [`Limits::max_text_bytes`](crate::Limits::max_text_bytes);
+    /// `size` is `None` when extraction stopped at the cap rather than measure it all.
+    #[error("{}", too_much_text(*size, *limit))]
+    TooMuchText { size: Option<u64>, limit: u64 },
+    /// A parse worker's answer was longer than the protocol allows: the worker is killed, as
+    /// it no longer speaks the protocol.
+    #[error("parser answer too large (over {})", human_bytes(*limit))]
+    AnswerTooLarge { limit: u64 },
     #[error("no text")]
     NoText,
     #[error("no text layer (scanned or image-only PDF)")]
@@ -133,6 +141,17 @@ pub(crate) fn lowercase_first(text: &str) -> String {
     }
 }
 
+fn too_much_text(size: Option<u64>, limit: u64) -> String {
+    match size {
+        Some(size) => format!(
+            "too much text ({}, limit {})",
+            human_bytes(size),
+            human_bytes(limit)
+        ),
+        None => format!("too much text (over the {} limit)", human_bytes(limit)),
+    }
+}
+
 /// Binary units labelled the way people read them: "512 MB", "1.2 GB", "900 bytes".
 pub fn human_bytes(n_bytes: u64) -> String {
     const UNITS: [&str; 5] = ["KB", "MB", "GB", "TB", "PB"];
@@ -235,6 +254,24 @@ mod tests {
         );
         check(IngestError::Exited { code: 3 }, "parser exited (code 3)");
         check(IngestError::PasswordProtected, "password-protected PDF");
+        check(
+            IngestError::TooMuchText {
+                size: Some(300 << 20),
+                limit: 32 << 20,
+            },
+            "too much text (300 MB, limit 32 MB)",
+        );
+        check(
+            IngestError::TooMuchText {
+                size: None,
+                limit: 32 << 20,
+            },
+            "too much text (over the 32 MB limit)",
+        );
+        check(
+            IngestError::AnswerTooLarge { limit: 80 << 20 },
+            "parser answer too large (over 80 MB)",
+        );
         check(
             IngestError::NoTextLayer,
             "no text layer (scanned or image-only PDF)",

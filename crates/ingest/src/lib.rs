@@ -39,12 +39,14 @@ mod error;
 mod parse;
 mod policy;
 #[cfg(unix)]
+mod sandbox;
+#[cfg(unix)]
 pub mod worker;
 
 pub use clean::{clean_line, clean_text};
 pub use detect::{Detection, detect, detect_bytes};
 pub use error::{IngestError, human_bytes, human_duration};
-pub use parse::{Limits, parse_bytes, parse_file};
+pub use parse::{Limits, MAX_TEXT_BYTES, parse_bytes, parse_file};
 pub use policy::{PathPolicy, Refusal, Walked};
 
 /// The text of a panic payload (`panic!` carries a `&str` or a `String`), first line only and

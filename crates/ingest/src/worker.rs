@@ -7,13 +7,20 @@
 //! [`serve_stdio`]). Each speaks JSON lines over its stdin/stdout: one request (path, type,
 //! limits) in, one response ([`ParsedDoc`] or [`IngestError`]) out.
 //!
-//! The parent caps the child's address space (`RLIMIT_AS`), waits for each answer with a
-//! timeout, kills (and reaps) a worker that overruns or dies, and starts a fresh one for the
-//! next file. [`WorkerPool::parse_with_retry`] gives a crashed parse one more chance.
+//! The parent caps the child's address space (`RLIMIT_AS`) and more (see [`Sandbox`]), waits
+//! for each answer with a timeout, kills (and reaps) a worker that overruns or dies, and starts
+//! a fresh one for the next file. [`WorkerPool::parse_with_retry`] gives a crashed parse one
+//! more chance.
+//!
+//! Answers are bounded at both ends: a worker refuses a document with more text than
+//! [`Limits::max_text_bytes`] and never sends an answer longer than [`answer_limit_bytes`];
+//! the parent reads an answer as a stream, stops at that length, and checks the text cap again,
+//! so a hostile file (or a hijacked worker) costs the app at most one capped document per
+//! worker.
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::panic::{self, AssertUnwindSafe};
@@ -27,6 +34,8 @@ use std::time::{Duration, Instant};
 use docent_types::{DocType, ParsedDoc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::sandbox::{HelperPolicy, Sandbox, SandboxReport};
+use crate::sandbox::{self, ChildLimits};
 use crate::{IngestError, Limits, parse_file};
 
 /// The argument the docent binary recognises as "be a parse worker".
@@ -42,6 +51,20 @@ const STACK_SHARE_OF_MEMORY_LIMIT: u64 = 4;
 /// How long a worker that closed its output may take to exit before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
 
+/// Longest request line a worker reads (a path and the limits; paths are at most 4 KiB).
+const MAX_REQUEST_BYTES: u64 = 1 << 20;
+
+/// The longest answer a worker may send for a document within `limits`: JSON doubles the
+/// characters it escapes (quotes, backslashes, newlines, tabs) and adds about 100 bytes of
+/// field names per block, so four times the text cap plus 16 MiB leaves room for any document
+/// within the cap that is not made of millions of one-word blocks.
+pub fn answer_limit_bytes(limits: &Limits) -> u64 {
+    limits
+        .max_text_bytes
+        .saturating_mul(4)
+        .saturating_add(16 << 20)
+}
+
 /// How to start workers and what they may use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerConfig {
@@ -55,6 +78,8 @@ pub struct WorkerConfig {
     /// Most worker processes alive at once (and so most files parsed at once).
     pub workers: usize,
     pub limits: Limits,
+    /// Further limits and isolation of each worker.
+    pub sandbox: Sandbox,
 }
 
 impl Default for WorkerConfig {
@@ -67,66 +92,126 @@ impl Default for WorkerConfig {
             memory_limit_bytes: 4 << 30,
             workers: thread::available_parallelism().map_or(2, |n| n.get()),
             limits: Limits::default(),
+            sandbox: Sandbox::default(),
         }
     }
 }
 
 #[derive(Serialize, Deserialize)]
-struct Request {
-    /// The path's raw bytes: paths need not be UTF-8.
-    path: Vec<u8>,
-    doc_type: DocType,
-    limits: Limits,
+enum Request {
+    Parse {
+        /// The path's raw bytes: paths need not be UTF-8.
+        path: Vec<u8>,
+        doc_type: DocType,
+        limits: Limits,
+    },
+    /// "What are your limits?", for tests and diagnostics.
+    ReportSandbox,
 }
 
 #[derive(Serialize, Deserialize)]
 enum Response {
     Parsed(ParsedDoc),
     Failed(IngestError),
+    Sandbox(SandboxReport),
 }
 
 /// The child side: answers requests from stdin until it closes.
 ///
-/// Call this first thing in the worker process. It keeps the real stdout for the protocol and
-/// points file descriptor 1 at stderr, because parsers print to stdout at times and would
-/// corrupt the protocol. Panics become "parser panicked" answers (the panic hook is replaced by
-/// one that only logs at debug level).
+/// Call this first thing in the worker process, while it has one thread. It keeps the real
+/// stdout for the protocol and points file descriptor 1 at stderr, because parsers print to
+/// stdout at times and would corrupt the protocol. It then confines the process (see
+/// [`Sandbox`]) before reading the first request. Panics become "parser panicked" answers (the
+/// panic hook is replaced by one that only logs at debug level).
 pub fn serve_stdio() -> io::Result<()> {
-    let protocol = take_stdout_for_protocol()?;
+    let mut protocol = take_stdout_for_protocol()?;
     panic::set_hook(Box::new(|info| {
         tracing::debug!(%info, "parser panicked");
     }));
+    // Landlock binds the calling thread and those it starts later: confine before any other.
+    let confinement = sandbox::confine_self();
     exit_when_orphaned();
 
-    let mut answers = BufWriter::new(protocol);
     let mut requests = io::stdin().lock();
     let mut line = Vec::new();
     loop {
         line.clear();
-        if requests.read_until(b'\n', &mut line)? == 0 {
+        let n_read = (&mut requests)
+            .take(MAX_REQUEST_BYTES)
+            .read_until(b'\n', &mut line)?;
+        if n_read == 0 {
             return Ok(());
         }
         if line.trim_ascii().is_empty() {
             continue;
         }
-        let response = match serde_json::from_slice::<Request>(&line) {
-            Ok(request) => answer(request),
-            Err(error) => Response::Failed(IngestError::Worker {
-                detail: format!("unreadable request: {error}"),
-            }),
+        let (response, limits) = match serde_json::from_slice::<Request>(&line) {
+            Ok(Request::Parse {
+                path,
+                doc_type,
+                limits,
+            }) => (parse_request(path, doc_type, limits), limits),
+            Ok(Request::ReportSandbox) => (
+                Response::Sandbox(sandbox::report(&confinement)),
+                Limits::default(),
+            ),
+            Err(error) => (
+                Response::Failed(IngestError::Worker {
+                    detail: format!("unreadable request: {error}"),
+                }),
+                Limits::default(),
+            ),
         };
-        serde_json::to_writer(&mut answers, &response).map_err(io::Error::other)?;
-        answers.write_all(b"\n")?;
-        answers.flush()?;
+        let mut encoded = encode_within(&response, answer_limit_bytes(&limits));
+        drop(response);
+        encoded.push(b'\n');
+        protocol.write_all(&encoded)?;
+        protocol.flush()?;
     }
 }
 
-fn answer(request: Request) -> Response {
-    let path = PathBuf::from(OsString::from_vec(request.path));
-    tracing::debug!(path = %path.display(), doc_type = %request.doc_type, "parsing");
-    match run_guarded(move || parse_file(&path, request.doc_type, &request.limits)) {
+fn parse_request(path: Vec<u8>, doc_type: DocType, limits: Limits) -> Response {
+    let path = PathBuf::from(OsString::from_vec(path));
+    tracing::debug!(path = %path.display(), %doc_type, "parsing");
+    match run_guarded(move || parse_file(&path, doc_type, &limits)) {
         Ok(doc) => Response::Parsed(doc),
         Err(error) => Response::Failed(error),
+    }
+}
+
+/// `response` as JSON, or an [`IngestError::AnswerTooLarge`] answer when that would be longer
+/// than `limit` (encoding stops there: the worker never holds more).
+fn encode_within(response: &Response, limit: u64) -> Vec<u8> {
+    let mut writer = BoundedWriter {
+        bytes: Vec::new(),
+        limit,
+    };
+    match serde_json::to_writer(&mut writer, response) {
+        Ok(()) => writer.bytes,
+        Err(_) => {
+            let refusal = Response::Failed(IngestError::AnswerTooLarge { limit });
+            serde_json::to_vec(&refusal).expect("an error answer always encodes")
+        }
+    }
+}
+
+/// A `Vec` that refuses to grow past `limit`.
+struct BoundedWriter {
+    bytes: Vec<u8>,
+    limit: u64,
+}
+
+impl Write for BoundedWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if (self.bytes.len() + buf.len()) as u64 > self.limit {
+            return Err(io::Error::other("answer too large"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -212,6 +297,9 @@ pub struct WorkerPool {
     config: WorkerConfig,
     state: Mutex<PoolState>,
     slot_freed: Condvar,
+    /// The workers' working directory and the only folder they may write to; removed with
+    /// the pool. `None` when it could not be made (the workers then may write nowhere).
+    scratch: Option<tempfile::TempDir>,
 }
 
 struct PoolState {
@@ -223,6 +311,11 @@ struct PoolState {
 impl WorkerPool {
     /// Starts nothing yet: the first call starts the first worker.
     pub fn new(config: WorkerConfig) -> WorkerPool {
+        let scratch = tempfile::Builder::new()
+            .prefix("docent-parse-")
+            .tempdir()
+            .inspect_err(|error| tracing::warn!(%error, "no scratch folder for parse workers"))
+            .ok();
         WorkerPool {
             config,
             state: Mutex::new(PoolState {
@@ -230,6 +323,7 @@ impl WorkerPool {
                 n_live: 0,
             }),
             slot_freed: Condvar::new(),
+            scratch,
         }
     }
 
@@ -245,32 +339,69 @@ impl WorkerPool {
     /// Parses `path` in a worker. A timeout, a crash or a garbled answer costs that worker
     /// (killed and reaped); the next call starts a fresh one.
     pub fn parse(&self, path: &Path, doc_type: DocType) -> Result<ParsedDoc, IngestError> {
-        let request = Request {
+        let request = Request::Parse {
             path: path.as_os_str().as_bytes().to_vec(),
             doc_type,
             limits: self.config.limits,
         };
-        let mut request = serde_json::to_string(&request).map_err(|error| IngestError::Worker {
+        let max_text_bytes = self.config.limits.max_text_bytes;
+        match self.ask(&request, path)? {
+            (Response::Parsed(doc), lease) => {
+                // A worker within the protocol never sends more text than the cap; one that
+                // does is not trusted with another file (the dropped lease kills it).
+                if let Err(error) = crate::parse::check_text_size(&doc, max_text_bytes) {
+                    tracing::warn!(path = %path.display(), "worker sent more text than the cap");
+                    drop(lease);
+                    return Err(error);
+                }
+                lease.give_back();
+                Ok(doc)
+            }
+            (Response::Failed(error), lease) => {
+                lease.give_back();
+                Err(error)
+            }
+            (Response::Sandbox(_), _) => Err(IngestError::Worker {
+                detail: "answer to another question".to_owned(),
+            }),
+        }
+    }
+
+    /// Asks a worker what its limits are and what it can do, from inside it.
+    pub fn sandbox_report(&self) -> Result<SandboxReport, IngestError> {
+        match self.ask(&Request::ReportSandbox, Path::new(""))? {
+            (Response::Sandbox(report), lease) => {
+                lease.give_back();
+                Ok(report)
+            }
+            _ => Err(IngestError::Worker {
+                detail: "answer to another question".to_owned(),
+            }),
+        }
+    }
+
+    /// Sends `request` to a worker and waits for its answer. On success the lease is handed
+    /// back with the answer: the caller decides whether the worker may be reused.
+    fn ask(&self, request: &Request, path: &Path) -> Result<(Response, Lease<'_>), IngestError> {
+        let mut request = serde_json::to_vec(request).map_err(|error| IngestError::Worker {
             detail: format!("could not encode a request: {error}"),
         })?;
-        request.push('\n');
+        request.push(b'\n');
 
         let mut lease = self.lease()?;
         let worker = lease.worker();
-        match worker.exchange(request.as_bytes(), self.config.timeout) {
-            Exchange::Answered(line) => match serde_json::from_str::<Response>(&line) {
-                Ok(response) => {
-                    lease.give_back();
-                    match response {
-                        Response::Parsed(doc) => Ok(doc),
-                        Response::Failed(error) => Err(error),
-                    }
-                }
-                // Dropping the lease kills a worker that speaks nonsense.
-                Err(error) => Err(IngestError::Worker {
-                    detail: format!("unreadable answer: {error}"),
-                }),
-            },
+        match worker.exchange(&request, self.config.timeout) {
+            Exchange::Answered(Answer::Response(response)) => Ok((response, lease)),
+            // Dropping the lease kills a worker that speaks nonsense or says too much.
+            Exchange::Answered(Answer::TooLarge) => {
+                tracing::warn!(path = %path.display(), "parse worker answer too large");
+                Err(IngestError::AnswerTooLarge {
+                    limit: answer_limit_bytes(&self.config.limits),
+                })
+            }
+            Exchange::Answered(Answer::Unreadable(detail)) => Err(IngestError::Worker {
+                detail: format!("unreadable answer: {detail}"),
+            }),
             Exchange::TimedOut => {
                 tracing::warn!(path = %path.display(), "parser timed out; killing its worker");
                 Err(IngestError::TimedOut {
@@ -283,6 +414,15 @@ impl WorkerPool {
                 Err(error)
             }
         }
+    }
+
+    /// The CPU limit of each worker: the configured one, but never below twice the timeout.
+    fn cpu_limit_seconds(&self) -> Option<u64> {
+        let timeout_seconds = self.config.timeout.as_secs().saturating_add(1);
+        self.config
+            .sandbox
+            .cpu_seconds
+            .map(|seconds| seconds.max(timeout_seconds.saturating_mul(2)))
     }
 
     /// [`parse`](WorkerPool::parse), with one retry on a fresh worker when the worker died
@@ -322,7 +462,8 @@ impl WorkerPool {
                 state.n_live += 1;
                 drop(state);
                 // Until the lease exists the slot must be handed back by hand.
-                return match spawn_worker(&self.config) {
+                let scratch = self.scratch.as_ref().map(tempfile::TempDir::path);
+                return match spawn_worker(&self.config, scratch, self.cpu_limit_seconds()) {
                     Ok(worker) => Ok(Lease {
                         pool: self,
                         worker: Some(worker),
@@ -360,7 +501,18 @@ impl Lease<'_> {
             .expect("a lease holds its worker until given back or dropped")
     }
 
+    /// Returns the worker to the pool, or retires it (killed; the next call starts a fresh
+    /// one) once it has used half its CPU limit, so that limit never strikes mid-file.
     fn give_back(mut self) {
+        let worn_out = match (self.worker.as_ref(), self.pool.cpu_limit_seconds()) {
+            (Some(worker), Some(limit)) => sandbox::cpu_seconds_of(worker.child.id())
+                .is_some_and(|used| used.saturating_mul(2) >= limit),
+            _ => false,
+        };
+        if worn_out {
+            tracing::debug!("retiring a parse worker that used half its CPU limit");
+            return; // the drop kills it and frees the slot
+        }
         if let Some(worker) = self.worker.take() {
             self.pool.lock_state().idle.push(worker);
             self.pool.slot_freed.notify_one();
@@ -378,20 +530,32 @@ impl Drop for Lease<'_> {
 }
 
 enum Exchange {
-    Answered(String),
+    Answered(Answer),
     TimedOut,
     Died,
+}
+
+/// One answer as the reading thread saw it.
+enum Answer {
+    Response(Response),
+    /// Longer than [`answer_limit_bytes`]: reading stopped there.
+    TooLarge,
+    Unreadable(String),
 }
 
 /// One child process and the pipes to it. Dropping it kills and reaps the process.
 struct WorkerProcess {
     child: Child,
     stdin: ChildStdin,
-    answers: Receiver<String>,
+    answers: Receiver<Answer>,
     reaped: bool,
 }
 
-fn spawn_worker(config: &WorkerConfig) -> Result<WorkerProcess, IngestError> {
+fn spawn_worker(
+    config: &WorkerConfig,
+    scratch: Option<&Path>,
+    cpu_seconds: Option<u64>,
+) -> Result<WorkerProcess, IngestError> {
     let cannot_start = |error: io::Error| IngestError::Worker {
         detail: format!("could not start {}: {error}", config.program.display()),
     };
@@ -403,13 +567,24 @@ fn spawn_worker(config: &WorkerConfig) -> Result<WorkerProcess, IngestError> {
         .stderr(Stdio::piped())
         // Its own process group, so a kill also reaches anything the worker started.
         .process_group(0);
-    let memory_limit_bytes = config.memory_limit_bytes;
-    #[allow(unsafe_code)]
-    // SAFETY: the hook runs in the forked child before exec; it only calls setrlimit, which
-    // is async-signal-safe, and allocates nothing.
-    unsafe {
-        command.pre_exec(move || limit_resources(memory_limit_bytes));
+    if let Some(scratch) = scratch {
+        command.current_dir(scratch).env(sandbox::SCRATCH_ENV, scratch);
     }
+    let limits = ChildLimits {
+        memory_bytes: config.memory_limit_bytes,
+        open_files: config.sandbox.max_open_files,
+        file_write_bytes: config.sandbox.max_file_write_bytes,
+        tasks: config.sandbox.max_tasks,
+        cpu_seconds,
+        isolate_network: config.sandbox.isolate_network,
+    };
+    #[allow(unsafe_code)]
+    // SAFETY: the hook runs in the forked child before exec; it only makes system calls
+    // (setrlimit, unshare), which are async-signal-safe, and allocates nothing.
+    unsafe {
+        command.pre_exec(move || sandbox::restrict_child(limits));
+    }
+    let answer_limit = answer_limit_bytes(&config.limits);
     let mut child = command.spawn().map_err(cannot_start)?;
     let pipes = (child.stdin.take(), child.stdout.take(), child.stderr.take());
     let (sender, answers) = mpsc::channel();
@@ -432,7 +607,7 @@ fn spawn_worker(config: &WorkerConfig) -> Result<WorkerProcess, IngestError> {
     // stray grandchild holding a pipe open can never block the pool.
     thread::Builder::new()
         .name(format!("parse-worker-{pid}-out"))
-        .spawn(move || read_answers(stdout, sender))
+        .spawn(move || read_answers(stdout, sender, answer_limit))
         .map_err(cannot_start)?;
     thread::Builder::new()
         .name(format!("parse-worker-{pid}-err"))
@@ -442,42 +617,75 @@ fn spawn_worker(config: &WorkerConfig) -> Result<WorkerProcess, IngestError> {
     Ok(worker)
 }
 
-#[allow(unsafe_code)]
-fn limit_resources(memory_limit_bytes: u64) -> io::Result<()> {
-    // SAFETY: setrlimit only changes this (child) process's own limits; the structs are
-    // fully initialised.
-    unsafe {
-        if memory_limit_bytes > 0 {
-            let limit = libc::rlimit {
-                rlim_cur: memory_limit_bytes as libc::rlim_t,
-                rlim_max: memory_limit_bytes as libc::rlim_t,
-            };
-            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-        }
-        // A crashing parser should not leave core files of untrusted input behind.
-        let no_core = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        libc::setrlimit(libc::RLIMIT_CORE, &no_core);
-    }
-    Ok(())
-}
-
-fn read_answers(stdout: impl Read, answers: Sender<String>) {
+/// Decodes answers straight from the pipe, each at most `limit` bytes: the answer is never
+/// held as a line next to the document decoded from it. Stops at the end of the output, or
+/// after an answer it could not read (nothing after it can be trusted).
+fn read_answers(stdout: impl Read, answers: Sender<Answer>, limit: u64) {
     let mut reader = BufReader::new(stdout);
     loop {
-        let mut line = String::new();
-        match reader.read_line(&mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {
-                if answers.send(line).is_err() {
-                    return;
-                }
-            }
+        match skip_whitespace(&mut reader) {
+            Ok(true) => {}
+            Ok(false) | Err(_) => return,
         }
+        let mut bounded = BoundedReader {
+            inner: &mut reader,
+            remaining: limit,
+            exceeded: false,
+        };
+        let decoded = Response::deserialize(&mut serde_json::Deserializer::from_reader(
+            &mut bounded,
+        ));
+        let answer = match decoded {
+            Ok(response) => Answer::Response(response),
+            Err(_) if bounded.exceeded => Answer::TooLarge,
+            // The worker died mid-answer: the closed channel says so.
+            Err(error) if error.is_eof() || error.is_io() => return,
+            Err(error) => Answer::Unreadable(error.to_string()),
+        };
+        let go_on = matches!(answer, Answer::Response(_));
+        if answers.send(answer).is_err() || !go_on {
+            return;
+        }
+    }
+}
+
+/// Consumes whitespace; false at the end of the stream.
+fn skip_whitespace(reader: &mut impl BufRead) -> io::Result<bool> {
+    loop {
+        let buffer = reader.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok(false);
+        }
+        let n_blank = buffer
+            .iter()
+            .take_while(|byte| byte.is_ascii_whitespace())
+            .count();
+        let found = n_blank < buffer.len();
+        reader.consume(n_blank);
+        if found {
+            return Ok(true);
+        }
+    }
+}
+
+/// Reads at most `remaining` bytes, then fails (and says so), so a decoder on top of it
+/// never sees more.
+struct BoundedReader<'a, R> {
+    inner: &'a mut R,
+    remaining: u64,
+    exceeded: bool,
+}
+
+impl<R: Read> Read for BoundedReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            self.exceeded = true;
+            return Err(io::Error::other("answer too large"));
+        }
+        let max = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let n_read = self.inner.read(&mut buf[..max])?;
+        self.remaining -= n_read as u64;
+        Ok(n_read)
     }
 }
 
@@ -585,12 +793,14 @@ fn death_error(status: Option<ExitStatus>) -> IngestError {
 mod tests {
     use super::*;
 
+    /// A pool whose worker is a shell script; the scripts write files, so no sandbox.
     fn shell_pool(script: &str, timeout: Duration) -> WorkerPool {
         WorkerPool::new(WorkerConfig {
             program: PathBuf::from("/bin/sh"),
             args: vec!["-c".into(), script.into()],
             timeout,
             workers: 1,
+            sandbox: Sandbox::none(),
             ..WorkerConfig::default()
         })
     }
@@ -673,25 +883,123 @@ mod tests {
     }
 
     #[test]
-    fn workers_get_the_memory_cap() {
+    fn workers_get_the_resource_limits() {
         let dir = tempfile::tempdir().unwrap();
         let report = dir.path().join("ulimit");
-        // `ulimit -v` reports the address-space cap in KiB.
-        let script = format!("ulimit -v > '{}'; ulimit -c >> '{0}'", report.display());
+        // `ulimit -v` reports the address-space cap in KiB, `-t` CPU seconds. The script
+        // writes its report to a file, so this sandbox allows file writes.
+        let script = format!(
+            "ulimit -v > '{0}'; ulimit -c >> '{0}'; ulimit -n >> '{0}'; ulimit -t >> '{0}'",
+            report.display()
+        );
         let pool = WorkerPool::new(WorkerConfig {
             program: PathBuf::from("/bin/sh"),
             args: vec!["-c".into(), script.into()],
             memory_limit_bytes: 512 << 20,
             workers: 1,
+            timeout: Duration::from_secs(10),
+            sandbox: Sandbox {
+                max_file_write_bytes: None,
+                cpu_seconds: Some(5),
+                ..Sandbox::default()
+            },
             ..WorkerConfig::default()
         });
         let error = pool.parse(Path::new("/x.pdf"), DocType::Pdf).unwrap_err();
         assert_eq!(error.reason(), "parser exited (code 0)");
         let report = std::fs::read_to_string(&report).unwrap();
+        // The CPU limit is raised to twice the timeout (plus a second).
         assert_eq!(
             report.split_whitespace().collect::<Vec<_>>(),
-            ["524288", "0"]
+            ["524288", "0", "64", "22"]
         );
+    }
+
+    #[test]
+    fn answers_are_bounded_when_written() {
+        let doc = ParsedDoc {
+            doc_type: DocType::Text,
+            title: None,
+            pages: 0,
+            blocks: vec![docent_types::Block {
+                text: "\"quoted\"\n".repeat(1000),
+                kind: docent_types::BlockKind::Paragraph,
+                page: None,
+                line_start: None,
+                line_end: None,
+                heading_path: Vec::new(),
+            }],
+        };
+        let response = Response::Parsed(doc);
+        let full = encode_within(&response, u64::MAX);
+        // 9,000 bytes of text; escaping the quotes and newlines adds 3,000.
+        assert!(full.len() > 12_000, "{}", full.len());
+        assert_eq!(encode_within(&response, full.len() as u64), full);
+        let refused = encode_within(&response, full.len() as u64 - 1);
+        match serde_json::from_slice::<Response>(&refused).unwrap() {
+            Response::Failed(error) => assert_eq!(
+                error.reason(),
+                format!(
+                    "parser answer too large (over {})",
+                    crate::human_bytes(full.len() as u64 - 1)
+                )
+            ),
+            _ => panic!("expected a refusal"),
+        }
+    }
+
+    #[test]
+    fn answers_are_bounded_when_read() {
+        let limit = 200;
+        let small = serde_json::to_vec(&Response::Failed(IngestError::NoText)).unwrap();
+        let mut stream = Vec::new();
+        // Two answers within the limit, then one beyond it, then one that is never read.
+        for _ in 0..2 {
+            stream.extend_from_slice(&small);
+            stream.extend_from_slice(b"\n");
+        }
+        let big = Response::Failed(IngestError::Worker {
+            detail: "x".repeat(10_000),
+        });
+        stream.extend_from_slice(&serde_json::to_vec(&big).unwrap());
+        stream.extend_from_slice(b"\n");
+        stream.extend_from_slice(&small);
+        let (sender, receiver) = mpsc::channel();
+        read_answers(io::Cursor::new(stream), sender, limit);
+        let answers: Vec<Answer> = receiver.iter().collect();
+        assert_eq!(answers.len(), 3);
+        assert!(matches!(
+            answers[0],
+            Answer::Response(Response::Failed(IngestError::NoText))
+        ));
+        assert!(matches!(answers[1], Answer::Response(_)));
+        assert!(matches!(answers[2], Answer::TooLarge));
+    }
+
+    #[test]
+    fn a_worker_saying_too_much_is_killed() {
+        // The start of a valid answer whose string goes on for 200 MB, far past the answer
+        // limit of a 1 KB text cap.
+        let script = r#"read line; printf '{"Failed":{"Worker":{"detail":"'
+            head -c 200000000 /dev/zero | tr '\0' x; exec sleep 30"#;
+        let pool = WorkerPool::new(WorkerConfig {
+            program: PathBuf::from("/bin/sh"),
+            args: vec!["-c".into(), script.into()],
+            timeout: Duration::from_secs(20),
+            workers: 1,
+            limits: Limits {
+                max_text_bytes: 1024,
+                ..Limits::default()
+            },
+            sandbox: Sandbox::none(),
+            ..WorkerConfig::default()
+        });
+        let started = Instant::now();
+        let error = pool.parse(Path::new("/x.txt"), DocType::Text).unwrap_err();
+        assert_eq!(error.reason(), "parser answer too large (over 16 MB)");
+        assert!(!error.is_crash() && !error.is_internal());
+        assert!(started.elapsed() < Duration::from_secs(15));
+        assert_eq!(pool.live_workers(), 0);
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub(super) fn parse_docx(bytes: &[u8], limits: &Limits) -> Result<ParsedDoc, Ing
         None => None,
     };
 
-    let (blocks, title_paragraph) = document_blocks(&document, &styles)?;
+    let (blocks, title_paragraph) = document_blocks(&document, &styles, limits.max_text_bytes)?;
     Ok(ParsedDoc {
         doc_type: DocType::Docx,
         title: core_title.or(title_paragraph),
@@ -176,7 +176,10 @@ fn read_entry(
     }
     check_ratio(n_bytes, compressed_size, limits)?;
     *budget -= n_bytes;
-    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+    // Valid UTF-8 (the norm) is kept as is rather than copied: an entry can be hundreds of MB.
+    let text = String::from_utf8(bytes)
+        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
+    Ok(Some(text))
 }
 
 fn xml_error(part: &str, error: impl std::fmt::Display) -> IngestError {
@@ -322,12 +325,17 @@ struct DocumentReader<'a> {
     in_paragraph_properties: bool,
     in_run_properties: bool,
     run_hidden: bool,
+    /// Run text gathered so far, against [`Limits::max_text_bytes`]: a document of a few MB
+    /// can inflate to hundreds, and its text is refused as soon as it passes the cap.
+    n_text_bytes: u64,
+    max_text_bytes: u64,
 }
 
 /// Blocks of the main document, and the text of its first "Title" paragraph.
 fn document_blocks(
     xml: &str,
     styles: &HashMap<String, u8>,
+    max_text_bytes: u64,
 ) -> Result<(Vec<Block>, Option<String>), IngestError> {
     let mut reader = Reader::from_str(xml);
     let mut document = DocumentReader {
@@ -340,8 +348,16 @@ fn document_blocks(
         in_paragraph_properties: false,
         in_run_properties: false,
         run_hidden: false,
+        n_text_bytes: 0,
+        max_text_bytes,
     };
     loop {
+        if document.n_text_bytes > max_text_bytes {
+            return Err(IngestError::TooMuchText {
+                size: None,
+                limit: max_text_bytes,
+            });
+        }
         let event = reader
             .read_event()
             .map_err(|error| xml_error("word/document.xml", error))?;
@@ -411,7 +427,10 @@ impl DocumentReader<'_> {
             return;
         }
         if let Some(paragraph) = self.open.last_mut() {
-            paragraph.text.push_str(text);
+            self.n_text_bytes += text.len() as u64;
+            if self.n_text_bytes <= self.max_text_bytes {
+                paragraph.text.push_str(text);
+            }
         }
     }
 

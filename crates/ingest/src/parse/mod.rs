@@ -10,10 +10,11 @@ mod markdown;
 mod pdf;
 mod text;
 
+use std::borrow::Cow;
 use std::io::Read;
 use std::path::Path;
 
-use docent_types::{DocType, ParsedDoc};
+use docent_types::{Block, DocType, ParsedDoc};
 use serde::{Deserialize, Serialize};
 
 use crate::{IngestError, clean_line, clean_text};
@@ -29,7 +30,16 @@ pub struct Limits {
     pub docx_max_uncompressed: u64,
     /// Highest uncompressed/compressed ratio of a DOCX entry (zip bombs go far beyond).
     pub docx_max_ratio: u64,
+    /// Most text one file may yield (UTF-8 bytes of its blocks, heading paths and title);
+    /// more is [`IngestError::TooMuchText`]. This bounds what a parse worker sends back and
+    /// what the app then chunks and embeds, whatever the file holds.
+    pub max_text_bytes: u64,
 }
+
+/// The default of [`Limits::max_text_bytes`]: 32 MB is about 10,000 pages of prose, and the
+/// app's peak memory for one document stays in the hundreds of MB (its chunks, their
+/// embeddings and the store's transaction).
+pub const MAX_TEXT_BYTES: u64 = 32 << 20;
 
 impl Default for Limits {
     fn default() -> Limits {
@@ -38,6 +48,7 @@ impl Default for Limits {
             docx_max_entries: 10_000,
             docx_max_uncompressed: 256 << 20,
             docx_max_ratio: 100,
+            max_text_bytes: MAX_TEXT_BYTES,
         }
     }
 }
@@ -69,14 +80,28 @@ pub fn parse_bytes(
         });
     }
     let doc = match doc_type {
-        DocType::Text => text::parse_text(&decode_text(bytes)),
-        DocType::Code => text::parse_code(&decode_text(bytes)),
+        DocType::Text => text::parse_text(&decoded_within(bytes, limits)?),
+        DocType::Code => text::parse_code(&decoded_within(bytes, limits)?),
         DocType::Markdown => markdown::parse_markdown(&decode_text(bytes)),
         DocType::Html => html::parse_html(&decode_text(bytes)),
         DocType::Docx => docx::parse_docx(bytes, limits)?,
         DocType::Pdf => pdf::parse_pdf(bytes)?,
     };
-    finish(doc)
+    finish(doc, limits)
+}
+
+/// The decoded text of a plain text or code file, refused before any further copy when it
+/// alone is over the text cap: its blocks would hold all of it.
+fn decoded_within<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Cow<'a, str>, IngestError> {
+    let text = decode_text(bytes);
+    let size = text.len() as u64;
+    if size > limits.max_text_bytes {
+        return Err(IngestError::TooMuchText {
+            size: Some(size),
+            limit: limits.max_text_bytes,
+        });
+    }
+    Ok(text)
 }
 
 /// Reads at most `max_bytes`; the size is checked before and while reading, since a file can
@@ -106,31 +131,32 @@ fn read_capped(path: &Path, max_bytes: u64) -> Result<Vec<u8>, IngestError> {
     Ok(bytes)
 }
 
-/// UTF-8 (invalid sequences replaced), or UTF-16 when a byte order mark says so.
-fn decode_text(bytes: &[u8]) -> String {
+/// UTF-8 (invalid sequences replaced), or UTF-16 when a byte order mark says so. Valid UTF-8
+/// is borrowed, not copied: a big file is in memory once.
+fn decode_text(bytes: &[u8]) -> Cow<'_, str> {
     let utf16 = |rest: &[u8], from: fn([u8; 2]) -> u16| {
         let units: Vec<u16> = rest
             .chunks_exact(2)
             .map(|pair| from([pair[0], pair[1]]))
             .collect();
-        String::from_utf16_lossy(&units)
+        Cow::Owned(String::from_utf16_lossy(&units))
     };
     if let Some(rest) = bytes.strip_prefix(b"\xFF\xFE") {
         utf16(rest, u16::from_le_bytes)
     } else if let Some(rest) = bytes.strip_prefix(b"\xFE\xFF") {
         utf16(rest, u16::from_be_bytes)
     } else {
-        String::from_utf8_lossy(bytes).into_owned()
+        String::from_utf8_lossy(bytes)
     }
 }
 
 /// Cleans every string that leaves a loader, drops blank blocks; a document without any text
-/// left is an error.
+/// left, or with more than the text cap, is an error.
 ///
 /// Loaders clean raw text before parsing, but decoders make new characters: `&#x200B;` in
 /// HTML and Markdown, `\u202E` in a PDF string or a DOCX entity only exist once decoded. This
 /// is the one place every loader passes through, so the rule holds whatever a loader does.
-fn finish(mut doc: ParsedDoc) -> Result<ParsedDoc, IngestError> {
+fn finish(mut doc: ParsedDoc, limits: &Limits) -> Result<ParsedDoc, IngestError> {
     for block in &mut doc.blocks {
         block.text = clean_text(&block.text);
         block.heading_path = block
@@ -148,7 +174,31 @@ fn finish(mut doc: ParsedDoc) -> Result<ParsedDoc, IngestError> {
         .title
         .map(|title| clean_line(&title))
         .filter(|title| !title.is_empty());
+    check_text_size(&doc, limits.max_text_bytes)?;
     Ok(doc)
+}
+
+/// [`IngestError::TooMuchText`] when `doc` holds more than `limit` bytes of text.
+pub(crate) fn check_text_size(doc: &ParsedDoc, limit: u64) -> Result<(), IngestError> {
+    let size = text_bytes(doc);
+    if size > limit {
+        return Err(IngestError::TooMuchText {
+            size: Some(size),
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// The bytes of text `doc` carries: block texts, every block's heading path (each block
+/// repeats its own, so a huge heading over many blocks counts every time) and the title.
+pub(crate) fn text_bytes(doc: &ParsedDoc) -> u64 {
+    let block_bytes = |block: &Block| {
+        let heading_bytes: usize = block.heading_path.iter().map(String::len).sum();
+        (block.text.len() + heading_bytes) as u64
+    };
+    let title_bytes = doc.title.as_ref().map_or(0, String::len) as u64;
+    doc.blocks.iter().map(block_bytes).sum::<u64>() + title_bytes
 }
 
 /// Runs of whitespace become one space; the ends are trimmed.

@@ -2,13 +2,13 @@
 //! can be tested directly and through the mock runtime.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::time::{Duration, Instant};
 
 use docent_engine::{
     AskRequest, CancelFlag, ChunkConfig, CitationMode, DeviceChoice, DocFilter, Engine,
     EngineError, Llm, LlmOptions, PathPolicy, Refusal, SamplingParams, SearchRequest,
-    default_llm_path, inspect_gguf,
+    check_question, default_llm_path, inspect_gguf,
 };
 use docent_ipc::{
     self as ipc, AnswerEvent, AnswerResult, AnswerStage, ApiError, AppInfo, ConversationInfo,
@@ -16,15 +16,19 @@ use docent_ipc::{
     NoticeLevel, PickKind, SearchResponse, Settings,
 };
 use serde::{Deserialize, Serialize};
+use url::Url;
 
 use crate::convert;
 use crate::indexer::Indexer;
+use crate::locks::lock;
 use crate::paths;
 use crate::shell::Shell;
 use crate::watch::{self, Watcher};
 
 const ROOTS_KEY: &str = "desktop.roots";
 const SETTINGS_KEY: &str = "desktop.settings";
+/// The answer model's path, set only from the native dialog or a drop (never by the page).
+const MODEL_KEY: &str = "desktop.model";
 /// How long a removed folder can be brought back with Undo.
 const UNDO_WINDOW: Duration = Duration::from_secs(120);
 /// The command that fetches the default models.
@@ -86,11 +90,27 @@ impl Docent {
             .and_then(|json| serde_json::from_str(&json).ok())
             .unwrap_or_default();
         let defaults = default_settings(&engine);
-        let settings = engine
-            .setting(SETTINGS_KEY)
-            .map_err(engine_error)?
-            .and_then(|json| serde_json::from_str(&json).ok())
-            .unwrap_or(defaults);
+        let (settings, legacy_model) = stored_settings(
+            engine.setting(SETTINGS_KEY).map_err(engine_error)?.as_deref(),
+            defaults,
+        );
+        let model = match engine.setting(MODEL_KEY).map_err(engine_error)? {
+            Some(model) => Some(model),
+            None => {
+                // Kept under its own key before the next save drops it from the settings.
+                if let Some(legacy) = &legacy_model {
+                    engine
+                        .set_setting(MODEL_KEY, legacy)
+                        .map_err(engine_error)?;
+                }
+                legacy_model
+            }
+        };
+        // Without a stored choice the engine keeps its configured (default) model.
+        if let Some(model) = model {
+            let (_, options) = engine.llm_choice();
+            engine.set_llm(PathBuf::from(model), options);
+        }
         let indexer = Indexer::start(engine.clone(), shell.clone());
         let docent = Docent {
             inner: Arc::new(Inner {
@@ -147,14 +167,14 @@ impl Docent {
                 self.watch_root(&watcher, &root.path);
             }
         }
-        *self.inner.watcher.lock().expect("watcher lock") = Some(watcher);
+        *lock(&self.inner.watcher) = Some(watcher);
     }
 
     /// Starts watching an added folder whose toggle is on (once the watcher runs).
     fn watch_if_watched(&self, root: &Root) {
         if root.is_dir
             && root.watching
-            && let Some(watcher) = self.inner.watcher.lock().expect("watcher lock").as_ref()
+            && let Some(watcher) = lock(&self.inner.watcher).as_ref()
         {
             self.watch_root(watcher, &root.path);
         }
@@ -213,7 +233,7 @@ impl Docent {
     }
 
     pub fn roots(&self) -> Vec<Root> {
-        self.inner.roots.lock().expect("roots lock").clone()
+        lock(&self.inner.roots).clone()
     }
 
     fn root_paths(&self) -> Vec<PathBuf> {
@@ -267,7 +287,7 @@ impl Docent {
             return Ok(Vec::new());
         }
         {
-            let mut roots = self.inner.roots.lock().expect("roots lock");
+            let mut roots = lock(&self.inner.roots);
             for root in new_roots {
                 // A path already covered by a folder adds nothing new to the list.
                 if roots
@@ -330,7 +350,7 @@ impl Docent {
 
     pub fn set_watching(&self, path: &str, watching: bool) -> ApiResult<()> {
         let path = paths::allowed(path, &self.root_paths())?;
-        let mut roots = self.inner.roots.lock().expect("roots lock");
+        let mut roots = lock(&self.inner.roots);
         let Some(root) = roots.iter_mut().find(|r| r.is_dir && r.path == path) else {
             return Err(ApiError::new(
                 ErrorKind::Invalid,
@@ -338,7 +358,7 @@ impl Docent {
             ));
         };
         root.watching = watching;
-        if let Some(watcher) = self.inner.watcher.lock().expect("watcher lock").as_ref() {
+        if let Some(watcher) = lock(&self.inner.watcher).as_ref() {
             if watching {
                 self.watch_root(watcher, &path);
             } else {
@@ -369,9 +389,9 @@ impl Docent {
             .collect::<ApiResult<Vec<_>>>()?;
         let removed = self.engine().remove(&checked).map_err(engine_error)?;
         {
-            let mut roots = self.inner.roots.lock().expect("roots lock");
-            let mut undo = self.inner.removed.lock().expect("removed lock");
-            let watcher = self.inner.watcher.lock().expect("watcher lock");
+            let mut roots = lock(&self.inner.roots);
+            let mut undo = lock(&self.inner.removed);
+            let watcher = lock(&self.inner.watcher);
             roots.retain(|root| {
                 let forget = checked.contains(&root.path);
                 if forget {
@@ -393,7 +413,7 @@ impl Docent {
     pub fn reindex(&self, requested: &[String]) -> ApiResult<()> {
         let mut restored = Vec::new();
         {
-            let mut undo = self.inner.removed.lock().expect("removed lock");
+            let mut undo = lock(&self.inner.removed);
             undo.retain(|(_, at)| at.elapsed() < UNDO_WINDOW);
             for path in requested {
                 if let Some(idx) = undo
@@ -405,7 +425,7 @@ impl Docent {
             }
         }
         if !restored.is_empty() {
-            let mut roots = self.inner.roots.lock().expect("roots lock");
+            let mut roots = lock(&self.inner.roots);
             for root in restored {
                 self.watch_if_watched(&root);
                 roots.push(root);
@@ -462,16 +482,21 @@ impl Docent {
 
     /// Opens a link from an answer, after the user confirmed it in the page: https only.
     pub fn open_link(&self, url: &str) -> ApiResult<()> {
-        if !is_https_url(url) {
+        let Some(parsed) = https_url(url) else {
             return Err(ApiError::new(
                 ErrorKind::NotAllowed,
-                format!("Docent only opens https links, not {url}."),
+                format!(
+                    "Docent only opens https links to a web address, not {}.",
+                    shorten(url, 200)
+                ),
             ));
-        }
-        self.inner
-            .shell
-            .open_url(url)
-            .map_err(|e| ApiError::new(ErrorKind::Io, format!("Cannot open {url}: {e}")))
+        };
+        self.inner.shell.open_url(parsed.as_str()).map_err(|e| {
+            ApiError::new(
+                ErrorKind::Io,
+                format!("Cannot open {}: {e}", shorten(parsed.as_str(), 200)),
+            )
+        })
     }
 
     pub fn search(&self, query: &str, limit: u32) -> ApiResult<SearchResponse> {
@@ -513,15 +538,20 @@ impl Docent {
         conversation: Option<i64>,
         send: &mut dyn FnMut(AnswerEvent),
     ) -> ApiResult<AnswerResult> {
-        let question = question.trim();
-        if question.is_empty() {
-            return Err(ApiError::new(ErrorKind::Invalid, "The question is empty."));
-        }
-        let Ok(_answering) = self.inner.answering.try_lock() else {
-            return Err(ApiError::new(
-                ErrorKind::Busy,
-                "Docent is still answering the previous question.",
-            ));
+        // Checked before anything is stored or loaded: an empty or over-long question (a pasted
+        // megabyte) is refused at once, with the engine's reason.
+        let question = check_question(question).map_err(engine_error)?;
+        let _answering = match self.inner.answering.try_lock() {
+            Ok(guard) => guard,
+            // An earlier answer panicked (the command reported it); the lock guards nothing
+            // but "one answer at a time", which still holds.
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                return Err(ApiError::new(
+                    ErrorKind::Busy,
+                    "Docent is still answering the previous question.",
+                ));
+            }
         };
         self.inner.answer_cancel.reset();
         let engine = self.engine();
@@ -654,26 +684,23 @@ impl Docent {
     }
 
     pub fn settings(&self) -> Settings {
-        self.inner.settings.lock().expect("settings lock").clone()
+        lock(&self.inner.settings).clone()
     }
 
+    /// Saves the page's settings. They never name the model: see [`Docent::use_model`].
     pub fn save_settings(&self, settings: Settings) -> ApiResult<AppInfo> {
         validate_settings(&settings)?;
         let json = serde_json::to_string(&settings).expect("settings serialise");
         self.engine()
             .set_setting(SETTINGS_KEY, &json)
             .map_err(engine_error)?;
-        let model_changed = self.settings().model_path != settings.model_path;
         self.apply_settings(&settings);
-        *self.inner.settings.lock().expect("settings lock") = settings;
-        if model_changed {
-            self.inner.shell.model_changed(&self.model_info());
-        }
+        *lock(&self.inner.settings) = settings;
         self.app_info()
     }
 
     fn apply_settings(&self, settings: &Settings) {
-        let (_, mut options) = self.engine().llm_choice();
+        let (model_path, mut options) = self.engine().llm_choice();
         options.threads = (settings.threads > 0).then_some(settings.threads as usize);
         options.device = match settings.device {
             Device::Auto => DeviceChoice::Auto,
@@ -681,8 +708,7 @@ impl Docent {
             Device::Cuda => DeviceChoice::Cuda,
             Device::Metal => DeviceChoice::Metal,
         };
-        self.engine()
-            .set_llm(PathBuf::from(&settings.model_path), options);
+        self.engine().set_llm(model_path, options);
         let chunk = self.engine().chunk_config();
         let max_tokens = settings.chunk_tokens as usize;
         if chunk.max_tokens != max_tokens {
@@ -693,18 +719,29 @@ impl Docent {
         }
     }
 
-    /// Makes `path` the answer model if it is a usable GGUF file.
+    /// Makes `path` the answer model if it is a usable GGUF file. Only the native dialog
+    /// ([`Docent::pick_model`]) and a native drop call this: the user chose the file, so the
+    /// app may look at it and report what it found.
     pub fn use_model(&self, path: &Path) -> ApiResult<ModelInfo> {
-        let info = model_info(path, &self.engine().llm_choice().1);
+        let path = path.canonicalize().map_err(|error| {
+            ApiError::new(
+                ErrorKind::Io,
+                format!("{} cannot be used as the model: {error}", path.display()),
+            )
+        })?;
+        let (_, options) = self.engine().llm_choice();
+        let info = model_info(&path, &options);
         if let Some(error) = &info.error {
             return Err(ApiError::new(
                 ErrorKind::Invalid,
                 format!("{} cannot be used as the model: {error}", path.display()),
             ));
         }
-        let mut settings = self.settings();
-        settings.model_path = path.to_string_lossy().into_owned();
-        self.save_settings(settings)?;
+        self.engine()
+            .set_setting(MODEL_KEY, &path.to_string_lossy())
+            .map_err(engine_error)?;
+        self.engine().set_llm(path, options);
+        self.inner.shell.model_changed(&info);
         self.notice(
             NoticeLevel::Info,
             format!("Answers now come from {}.", info.name),
@@ -763,11 +800,7 @@ fn no_conversation(id: i64) -> ApiError {
 }
 
 fn default_settings(engine: &Engine) -> Settings {
-    let config = engine.config();
     Settings {
-        model_path: default_llm_path(&config.models_dir)
-            .to_string_lossy()
-            .into_owned(),
         device: Device::Auto,
         threads: 0,
         temperature: 0.0,
@@ -790,10 +823,24 @@ fn validate_settings(settings: &Settings) -> ApiResult<()> {
     if settings.threads > 256 {
         return invalid("Threads must be 0 (all cores) or a core count.");
     }
-    if settings.model_path.trim().is_empty() {
-        return invalid("Choose a model file.");
-    }
     Ok(())
+}
+
+/// The settings stored in the library, else `defaults`. Versions before the model left the
+/// settings kept its path among them: that path is taken out and returned, so a library
+/// keeps its model across the upgrade.
+fn stored_settings(json: Option<&str>, defaults: Settings) -> (Settings, Option<String>) {
+    let Some(mut value) = json.and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok())
+    else {
+        return (defaults, None);
+    };
+    let legacy_model = value
+        .as_object_mut()
+        .and_then(|fields| fields.remove("modelPath"))
+        .and_then(|path| path.as_str().map(str::to_string))
+        .filter(|path| !path.trim().is_empty());
+    let settings = serde_json::from_value(value).unwrap_or(defaults);
+    (settings, legacy_model)
 }
 
 /// What the settings page shows about a model file, without loading it.
@@ -840,10 +887,28 @@ fn has_extension(path: &Path, ext: &str) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case(ext))
 }
 
-fn is_https_url(url: &str) -> bool {
-    url.len() > "https://".len()
-        && url[..8].eq_ignore_ascii_case("https://")
-        && !url.chars().any(|c| c.is_control() || c.is_whitespace())
+/// `url` parsed, when it is an https link to a host with no user name or password in it (which
+/// could make `https://bank.example@evil.example` look like a bank). Control characters and
+/// whitespace are refused rather than silently dropped by the parser. Any text is accepted as
+/// input, non-ASCII included: an international host name comes back in its ASCII form.
+fn https_url(url: &str) -> Option<Url> {
+    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return None;
+    }
+    let parsed = Url::parse(url).ok()?;
+    (parsed.scheme() == "https"
+        && parsed.host().is_some()
+        && parsed.username().is_empty()
+        && parsed.password().is_none())
+    .then_some(parsed)
+}
+
+/// At most `max` characters of `text` for a message, marked when cut.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
 }
 
 /// A conversation's first title: the question's start.
@@ -871,13 +936,70 @@ mod tests {
 
     #[test]
     fn only_well_formed_https_links_open() {
-        assert!(is_https_url("https://example.org/a?b=c"));
-        assert!(is_https_url("HTTPS://example.org"));
-        assert!(!is_https_url("http://example.org"));
-        assert!(!is_https_url("javascript:alert(1)"));
-        assert!(!is_https_url("https://"));
-        assert!(!is_https_url("https://a.org/\nfile:///etc/passwd"));
-        assert!(!is_https_url("file:///etc/passwd"));
+        let opens = |url: &str| https_url(url).map(|u| u.to_string());
+        assert_eq!(
+            opens("https://example.org/a?b=c").as_deref(),
+            Some("https://example.org/a?b=c")
+        );
+        assert_eq!(
+            opens("HTTPS://Example.org").as_deref(),
+            Some("https://example.org/")
+        );
+        // International names and paths, in the form a browser sends.
+        assert_eq!(
+            opens("https://bücher.example/über").as_deref(),
+            Some("https://xn--bcher-kva.example/%C3%BCber")
+        );
+        for refused in [
+            "http://example.org",
+            "javascript:alert(1)",
+            "https://",
+            "https://a.org/\nfile:///etc/passwd",
+            "https://a.org/\tx",
+            "https://a.org/ x",
+            "file:///etc/passwd",
+            "https://bank.example@evil.example/",
+            "https://user:pw@a.org/",
+            // Non-ASCII where the scheme would be; once a panic on `url[..8]`.
+            "ééééé://a.org",
+            "httpsé://a.org",
+            "ü",
+            "",
+        ] {
+            assert_eq!(opens(refused), None, "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn messages_quote_at_most_a_short_start() {
+        assert_eq!(shorten("abc", 5), "abc");
+        assert_eq!(shorten("ééééééé", 3), "ééé…");
+    }
+
+    #[test]
+    fn settings_stored_with_a_model_path_keep_it_apart() {
+        let defaults = Settings {
+            device: Device::Auto,
+            threads: 0,
+            temperature: 0.0,
+            top_k: 5,
+            chunk_tokens: 200,
+        };
+        let (settings, model) = stored_settings(
+            Some(
+                r#"{"modelPath":"/m/a.gguf","device":"cpu","threads":2,"temperature":0.5,"topK":3,"chunkTokens":128}"#,
+            ),
+            defaults.clone(),
+        );
+        assert_eq!(model.as_deref(), Some("/m/a.gguf"));
+        assert_eq!((settings.device, settings.top_k), (Device::Cpu, 3));
+        let (settings, model) = stored_settings(
+            Some(&serde_json::to_string(&settings).unwrap()),
+            defaults.clone(),
+        );
+        assert_eq!((settings.threads, model), (2, None));
+        assert_eq!(stored_settings(Some("garbage"), defaults.clone()).0, defaults);
+        assert_eq!(stored_settings(None, defaults.clone()).0, defaults);
     }
 
     #[test]
@@ -894,7 +1016,6 @@ mod tests {
     #[test]
     fn settings_out_of_range_are_refused() {
         let good = Settings {
-            model_path: "/m.gguf".into(),
             device: Device::Auto,
             threads: 0,
             temperature: 0.0,
@@ -913,10 +1034,6 @@ mod tests {
             },
             Settings {
                 chunk_tokens: 300,
-                ..good.clone()
-            },
-            Settings {
-                model_path: " ".into(),
                 ..good.clone()
             },
         ] {

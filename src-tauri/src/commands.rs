@@ -20,7 +20,20 @@ async fn blocking<T: Send + 'static>(
     let docent = state.inner().clone();
     tauri::async_runtime::spawn_blocking(move || work(docent))
         .await
-        .map_err(|e| ApiError::new(ErrorKind::Internal, format!("the task failed: {e}")))?
+        .map_err(|error| {
+            // A panic is a bug, reported as one; the app's locks survive it (see `locks`), so
+            // the next command works.
+            let message = match error {
+                tauri::Error::JoinError(join) if join.is_panic() => {
+                    crate::locks::panic_message(join.into_panic().as_ref())
+                }
+                other => other.to_string(),
+            };
+            ApiError::new(
+                ErrorKind::Internal,
+                format!("Docent hit an internal error and stopped this action: {message}"),
+            )
+        })?
 }
 
 #[tauri::command]

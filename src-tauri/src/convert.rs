@@ -1,5 +1,6 @@
 //! Engine values as the page sees them.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use docent_engine::{Citation, ConversationRow, DocStatus, DocumentRow, MessageRole, MessageRow};
@@ -95,11 +96,19 @@ pub fn terms(query: &str) -> Vec<String> {
         "in", "is", "it", "of", "on", "or", "that", "the", "this", "to", "was", "what", "when",
         "where", "which", "who", "why", "with",
     ];
+    // The page highlights these; past the search's own cap on query terms more would only
+    // cost time (a pasted megabyte of distinct words), so they stop there, found with a set.
+    const MAX_TERMS: usize = 64;
     let mut terms: Vec<String> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     for word in query.split(|c: char| !c.is_alphanumeric()) {
         let word = word.to_lowercase();
-        if word.chars().count() >= 2 && !STOP.contains(&word.as_str()) && !terms.contains(&word) {
+        if word.chars().count() >= 2 && !STOP.contains(&word.as_str()) && seen.insert(word.clone())
+        {
             terms.push(word);
+            if terms.len() == MAX_TERMS {
+                break;
+            }
         }
     }
     terms
@@ -126,5 +135,15 @@ mod tests {
             vec!["hydration", "sourdough", "75"]
         );
         assert!(terms("a I ?").is_empty());
+    }
+
+    #[test]
+    fn terms_of_a_megabyte_query_stop_at_the_cap() {
+        let query: String = (0..200_000).map(|i| format!("w{i} ")).collect();
+        let found = terms(&query);
+        assert_eq!(found.len(), 64);
+        assert_eq!(found[0], "w0");
+        assert_eq!(found[63], "w63");
+        assert_eq!(terms(&"bread ".repeat(200_000)), ["bread"]);
     }
 }

@@ -7,10 +7,10 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use docent_engine::{CancelFlag, Engine, FileOutcome, Progress, ProgressEvent};
+use docent_engine::{CancelFlag, Engine, EngineError, FileOutcome, Progress, ProgressEvent};
 use docent_ipc::{IndexProgress, IndexState};
 
 use crate::shell::Shell;
@@ -80,7 +80,7 @@ impl Indexer {
     /// `roots`; returns its job number.
     pub fn enqueue(&self, label: String, roots: Vec<PathBuf>, paths: Vec<PathBuf>) -> u32 {
         let id = self.shared.next_id.fetch_add(1, Ordering::SeqCst);
-        let mut queue = self.shared.queue.lock().expect("queue lock");
+        let mut queue = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
         queue.jobs.push_back(Job {
             id,
             label,
@@ -109,7 +109,7 @@ impl Indexer {
     }
 
     fn set_paused(&self, paused: bool) {
-        let mut queue = self.shared.queue.lock().expect("queue lock");
+        let mut queue = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
         queue.paused = paused;
         if let Some(current) = queue.current.as_mut()
             && is_active(current.state)
@@ -127,7 +127,7 @@ impl Indexer {
 
     /// Stops the running run at the next file and drops the queued ones.
     pub fn cancel(&self) {
-        let mut queue = self.shared.queue.lock().expect("queue lock");
+        let mut queue = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
         let dropped: Vec<Job> = queue.jobs.drain(..).collect();
         queue.paused = false;
         let running = queue.current.as_ref().is_some_and(|c| is_active(c.state));
@@ -151,7 +151,7 @@ impl Indexer {
         self.shared
             .queue
             .lock()
-            .expect("queue lock")
+            .unwrap_or_else(PoisonError::into_inner)
             .current
             .clone()
     }
@@ -159,7 +159,7 @@ impl Indexer {
     /// Waits until the queue is empty and nothing runs (tests).
     pub fn wait_idle(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        let mut queue = self.shared.queue.lock().expect("queue lock");
+        let mut queue = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             let running = queue.current.as_ref().is_some_and(|c| is_active(c.state));
             if queue.jobs.is_empty() && !running {
@@ -173,7 +173,7 @@ impl Indexer {
                 .shared
                 .wake
                 .wait_timeout(queue, left)
-                .expect("queue lock")
+                .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
     }
@@ -210,7 +210,7 @@ fn is_active(state: IndexState) -> bool {
 fn run(shared: &Shared) {
     loop {
         let job = {
-            let mut queue = shared.queue.lock().expect("queue lock");
+            let mut queue = shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
             loop {
                 if let Some(job) = queue.jobs.pop_front() {
                     // Under the lock, so a cancel is either before this run (and dropped it
@@ -225,17 +225,27 @@ fn run(shared: &Shared) {
                     queue.last_emit = Some(Instant::now());
                     break job;
                 }
-                queue = shared.wake.wait(queue).expect("queue lock");
+                queue = shared.wake.wait(queue).unwrap_or_else(PoisonError::into_inner);
             }
         };
         let progress = JobProgress {
             shared,
             started: Instant::now(),
         };
-        let result = shared
-            .engine
-            .index_within(&job.roots, &job.paths, &progress, &shared.cancel);
-        let mut queue = shared.queue.lock().expect("queue lock");
+        // A panic (a bug met on some file) fails this run with its message; the queue thread
+        // lives on for the next run instead of leaving the page showing "indexing" forever.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            shared
+                .engine
+                .index_within(&job.roots, &job.paths, &progress, &shared.cancel)
+        }))
+        .unwrap_or_else(|payload| {
+            Err(EngineError::Panicked {
+                what: "indexing",
+                message: crate::locks::panic_message(payload.as_ref()),
+            })
+        });
+        let mut queue = shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
         let queued = queue.jobs.len() as u32;
         if let Some(current) = queue.current.as_mut() {
             current.queued = queued;
@@ -273,7 +283,7 @@ struct JobProgress<'a> {
 impl JobProgress<'_> {
     /// Holds the indexing thread while paused (until resumed or cancelled).
     fn wait_while_paused(&self) {
-        let mut queue = self.shared.queue.lock().expect("queue lock");
+        let mut queue = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
         if !queue.paused {
             return;
         }
@@ -289,7 +299,7 @@ impl JobProgress<'_> {
                 .shared
                 .wake
                 .wait_timeout(queue, Duration::from_millis(250))
-                .expect("queue lock")
+                .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
     }
@@ -298,7 +308,7 @@ impl JobProgress<'_> {
 impl Progress for JobProgress<'_> {
     fn event(&self, event: &ProgressEvent<'_>) {
         self.wait_while_paused();
-        let mut queue = self.shared.queue.lock().expect("queue lock");
+        let mut queue = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
         let paused = queue.paused;
         let Some(current) = queue.current.as_mut() else {
             return;

@@ -26,7 +26,9 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
 
 /// Becomes the data folder's instance, or hands over to the running one.
 pub fn claim(data_dir: &Path) -> std::io::Result<Instance> {
-    std::fs::create_dir_all(data_dir)?;
+    // Private from the start, as `Engine::open` (which runs next) makes it in any case.
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(data_dir)?;
     let path = socket_path(data_dir);
     if let Ok(mut stream) = UnixStream::connect(&path) {
         stream.set_write_timeout(Some(Duration::from_secs(2)))?;

@@ -15,6 +15,7 @@ pub mod commands;
 pub mod convert;
 pub mod indexer;
 pub mod instance;
+mod locks;
 pub mod open;
 pub mod paths;
 pub mod shell;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use docent_engine::PathPolicy;
@@ -80,20 +80,20 @@ impl Coalescer {
             .name("docent-watch".into())
             .spawn(move || {
                 let (lock, wake) = &*shared;
-                let mut pending = lock.lock().expect("pending lock");
+                let mut pending = lock.lock().unwrap_or_else(PoisonError::into_inner);
                 loop {
                     if pending.closed {
                         return;
                     }
                     let Some(last) = pending.last_change else {
-                        pending = wake.wait(pending).expect("pending lock");
+                        pending = wake.wait(pending).unwrap_or_else(PoisonError::into_inner);
                         continue;
                     };
                     let quiet_for = last.elapsed();
                     if quiet_for < quiet {
                         pending = wake
                             .wait_timeout(pending, quiet - quiet_for)
-                            .expect("pending lock")
+                            .unwrap_or_else(PoisonError::into_inner)
                             .0;
                         continue;
                     }
@@ -102,7 +102,7 @@ impl Coalescer {
                     pending.last_change = None;
                     drop(pending);
                     on_flush(paths);
-                    pending = lock.lock().expect("pending lock");
+                    pending = lock.lock().unwrap_or_else(PoisonError::into_inner);
                 }
             })
             .expect("spawn watch thread");
@@ -111,7 +111,7 @@ impl Coalescer {
 
     pub fn push(&self, paths: impl IntoIterator<Item = PathBuf>) {
         let (lock, wake) = &*self.state;
-        let mut pending = lock.lock().expect("pending lock");
+        let mut pending = lock.lock().unwrap_or_else(PoisonError::into_inner);
         pending.paths.extend(paths);
         pending.last_change = Some(Instant::now());
         wake.notify_all();
@@ -121,7 +121,7 @@ impl Coalescer {
 impl Drop for Coalescer {
     fn drop(&mut self) {
         let (lock, wake) = &*self.state;
-        lock.lock().expect("pending lock").closed = true;
+        lock.lock().unwrap_or_else(PoisonError::into_inner).closed = true;
         wake.notify_all();
     }
 }
@@ -164,12 +164,12 @@ impl Watcher {
     }
 
     pub fn watch(&self, folder: &Path) -> notify::Result<()> {
-        let mut debouncer = self.debouncer.lock().expect("watcher lock");
+        let mut debouncer = self.debouncer.lock().unwrap_or_else(PoisonError::into_inner);
         debouncer.watcher().watch(folder, RecursiveMode::Recursive)
     }
 
     pub fn unwatch(&self, folder: &Path) {
-        let mut debouncer = self.debouncer.lock().expect("watcher lock");
+        let mut debouncer = self.debouncer.lock().unwrap_or_else(PoisonError::into_inner);
         let _ = debouncer.watcher().unwatch(folder);
     }
 }

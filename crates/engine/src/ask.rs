@@ -144,6 +144,28 @@ impl AskRequest {
     }
 }
 
+/// The longest question accepted, in characters. Docent gives the model a 4096-token context,
+/// which holds about this much English with no room left for sources or an answer; a longer
+/// question is refused before it is tokenized, embedded or searched, so its cost stays bounded
+/// (a pasted megabyte is answered with this error at once).
+pub const MAX_QUESTION_CHARS: usize = 16_384;
+
+/// The question without surrounding whitespace, or why it cannot be asked (empty, too long).
+pub fn check_question(question: &str) -> Result<&str, EngineError> {
+    let question = question.trim();
+    if question.is_empty() {
+        return Err(EngineError::Invalid("the question is empty".to_string()));
+    }
+    let n_chars = question.chars().count();
+    if n_chars > MAX_QUESTION_CHARS {
+        return Err(EngineError::Invalid(format!(
+            "the question is too long ({n_chars} characters; a question holds at most \
+             {MAX_QUESTION_CHARS})"
+        )));
+    }
+    Ok(question)
+}
+
 /// A passage given to the model, numbered as the model saw it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Citation {
@@ -199,7 +221,7 @@ pub const NOT_FOUND_ANSWER: &str = "I couldn't find this in your documents.";
 impl Engine {
     /// The answer model, loaded on first use.
     pub fn llm(&self) -> Result<Arc<Llm>, EngineError> {
-        let mut slot = self.inner.llm.lock().expect("llm lock");
+        let mut slot = crate::locks::lock(&self.inner.llm);
         if let Some(llm) = slot.as_ref() {
             return Ok(llm.clone());
         }
@@ -207,7 +229,20 @@ impl Engine {
         if !path.is_file() {
             return Err(EngineError::ModelMissing { path });
         }
-        let llm = Arc::new(Llm::load(&path, &options)?);
+        // A model file is untrusted input: a panic in its loader (a bug it found) is one
+        // failed load with a clear error, and the slot stays empty for the next try.
+        let llm = Arc::new(crate::locks::catch_panic("loading the model", || {
+            #[cfg(any(test, feature = "fault-injection"))]
+            if self
+                .inner
+                .faults
+                .panic_next_load
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
+            {
+                panic!("injected fault: the model loader panicked");
+            }
+            Ok(Llm::load(&path, &options)?)
+        })?);
         for notice in llm.notices() {
             tracing::info!("{notice}");
         }
@@ -222,10 +257,7 @@ impl Engine {
         on_token: &mut dyn FnMut(&str),
         cancel: &CancelFlag,
     ) -> Result<Answer, EngineError> {
-        let question = request.question.trim();
-        if question.is_empty() {
-            return Err(EngineError::Invalid("the question is empty".to_string()));
-        }
+        let question = check_question(&request.question)?;
         let history = match request.conversation {
             Some(id) => self.block_on(self.store().messages(id))?,
             None => Vec::new(),

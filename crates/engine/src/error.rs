@@ -48,6 +48,12 @@ pub enum EngineError {
     Ingest(docent_ingest::IngestError),
     #[error(transparent)]
     Generate(#[from] docent_generate::GenerateError),
+    /// A panic was caught (in work on untrusted input, such as loading a model file).
+    #[error("{what} failed unexpectedly: {message}")]
+    Panicked { what: &'static str, message: String },
+    /// A derived index was being changed when a panic struck; it is rebuilt at the next start.
+    #[error("{0} is unusable after an internal error; restart Docent to repair it")]
+    Poisoned(&'static str),
 }
 
 impl EngineError {

@@ -18,7 +18,9 @@
 mod ask;
 mod bench;
 mod error;
+mod locks;
 mod pipeline;
+mod private;
 mod progress;
 mod search;
 mod settings;
@@ -42,8 +44,8 @@ pub use ask::{
     NOT_FOUND_SIMILARITY, default_llm_path,
 };
 pub use ask::{
-    AnswerStream, CitationMode, Neutraliser, PromptLayout, REMOVED_TEXT_CHARS, Removed,
-    RemovedKind, SourceDelimiters,
+    AnswerStream, CitationMode, MAX_QUESTION_CHARS, Neutraliser, PromptLayout,
+    REMOVED_TEXT_CHARS, Removed, RemovedKind, SourceDelimiters, check_question,
 };
 pub use bench::{
     AnswerBenchRow, AnswersBenchConfig, AnswersBenchReport, AnswersSummary, AnswersVariant,
@@ -197,6 +199,27 @@ struct Inner {
     /// Why the data folder cannot be written, when it cannot: the engine then searches and
     /// lists, and refuses to index (with [`EngineError::ReadOnly`]).
     read_only: Option<ReadOnlyCause>,
+    #[cfg(any(test, feature = "fault-injection"))]
+    faults: Faults,
+}
+
+/// Faults a test can inject (feature `fault-injection`, always on in the engine's own tests).
+#[cfg(any(test, feature = "fault-injection"))]
+#[derive(Default)]
+struct Faults {
+    panic_next_load: std::sync::atomic::AtomicBool,
+}
+
+#[cfg(any(test, feature = "fault-injection"))]
+impl Engine {
+    /// Makes the next answer-model load panic inside the loader, as a model file that trips a
+    /// bug in it would.
+    pub fn inject_load_panic(&self) {
+        self.inner
+            .faults
+            .panic_next_load
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// The error that showed the data folder to be read-only (`std::io::Error` is not `Clone`).
@@ -224,7 +247,8 @@ const EMBED_DIM: usize = 384;
 
 impl Engine {
     /// Opens (creating if needed) the data folder, repairs the derived indexes from the store,
-    /// and takes the folder's lock.
+    /// and takes the folder's lock. The folder and what the engine keeps in it are private to
+    /// the user (no group or other access), also when they existed with looser modes.
     pub fn open(config: EngineConfig) -> Result<Engine, EngineError> {
         let data_dir = config.data_dir.clone();
         Engine::open_unchecked(config).map_err(|error| error.with_storage_cause(&data_dir))
@@ -232,11 +256,11 @@ impl Engine {
 
     fn open_unchecked(config: EngineConfig) -> Result<Engine, EngineError> {
         let data_dir = &config.data_dir;
-        std::fs::create_dir_all(data_dir).map_err(|source| EngineError::Io {
-            path: data_dir.clone(),
-            source,
-        })?;
+        private::create_private_dir(data_dir)?;
         let (lock, read_only) = take_lock(data_dir)?;
+        if read_only.is_none() {
+            private::restrict_tree(&data_dir.join("lock"))?;
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("docent-store")
@@ -265,6 +289,10 @@ impl Engine {
             let store = runtime.block_on(Store::open(&data_dir.join("docent.db")))?;
             let bm25 = sync::open_bm25(&data_dir.join("bm25"))?;
             let vectors = sync::open_vectors(&data_dir.join("vectors"), EMBED_DIM)?;
+            // The indexes hold the documents' words; files they add later sit in the private
+            // folder and are unreachable to others whatever their own modes.
+            private::restrict_tree(&data_dir.join("bm25"))?;
+            private::restrict_tree(&data_dir.join("vectors"))?;
             (store, bm25, vectors)
         };
         let chunk_config = config.chunk.clone();
@@ -284,6 +312,8 @@ impl Engine {
                 llm: Mutex::new(None),
                 _lock: lock,
                 read_only,
+                #[cfg(any(test, feature = "fault-injection"))]
+                faults: Faults::default(),
             }),
         };
         if engine.inner.read_only.is_some() {
@@ -333,7 +363,7 @@ impl Engine {
     }
 
     fn chunker(&self) -> Result<Arc<Chunker>, EngineError> {
-        let mut slot = self.inner.chunker.lock().expect("chunker lock");
+        let mut slot = crate::locks::lock(&self.inner.chunker);
         if let Some(chunker) = slot.as_ref() {
             return Ok(chunker.clone());
         }
@@ -398,11 +428,11 @@ impl Engine {
         let stats = self.block_on(self.store().stats())?;
         let store_seq = self.block_on(self.store().max_seq())?;
         let (bm25_chunks, applied_seq_bm25) = {
-            let bm25 = self.inner.bm25.lock().expect("bm25 lock");
+            let bm25 = crate::locks::lock_index(&self.inner.bm25, "the BM25 index")?;
             (bm25.num_chunks(), bm25.applied_seq())
         };
         let (vector_chunks, vector_tombstones, applied_seq_vectors) = {
-            let vectors = self.inner.vectors.lock().expect("vectors lock");
+            let vectors = crate::locks::lock_index(&self.inner.vectors, "the vector index")?;
             (
                 vectors.len_live(),
                 vectors.tombstones(),
@@ -458,11 +488,11 @@ pub use sync::ConsistencyReport;
 fn take_lock(data_dir: &Path) -> Result<(File, Option<ReadOnlyCause>), EngineError> {
     use std::io::ErrorKind;
     let path = data_dir.join("lock");
-    let opened = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path);
+    let mut options = File::options();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let opened = options.open(&path);
     let file = match opened {
         Ok(file) => file,
         Err(error)

@@ -112,7 +112,7 @@ impl Engine {
 
         let bm25_hits = match request.mode {
             SearchMode::Bm25 | SearchMode::Hybrid => {
-                let bm25 = self.inner.bm25.lock().expect("bm25 lock");
+                let bm25 = crate::locks::lock_index(&self.inner.bm25, "the BM25 index")?;
                 bm25.search(query, depth, &filter)?
             }
             SearchMode::Vector => Vec::new(),
@@ -126,7 +126,7 @@ impl Engine {
                     .expect("one vector per query");
                 // The graph has no filters: fetch deeper and filter after the join.
                 let vector_depth = if filtered { depth * 4 } else { depth };
-                let vectors = self.inner.vectors.lock().expect("vectors lock");
+                let vectors = crate::locks::lock_index(&self.inner.vectors, "the vector index")?;
                 vectors.search(&vector, vector_depth)?
             }
             SearchMode::Bm25 => Vec::new(),

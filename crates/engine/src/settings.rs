@@ -10,37 +10,31 @@ use crate::{Engine, EngineError, LlmOptions};
 impl Engine {
     /// The answer model's file and load options now in use.
     pub fn llm_choice(&self) -> (PathBuf, LlmOptions) {
-        self.inner
-            .llm_choice
-            .lock()
-            .expect("llm choice lock")
+        crate::locks::lock(&self.inner.llm_choice)
             .clone()
     }
 
     /// Switches the answer model (or its load options); it is loaded on the next answer.
     pub fn set_llm(&self, path: PathBuf, options: LlmOptions) {
-        let mut choice = self.inner.llm_choice.lock().expect("llm choice lock");
+        let mut choice = crate::locks::lock(&self.inner.llm_choice);
         if *choice != (path.clone(), options.clone()) {
             *choice = (path, options);
-            *self.inner.llm.lock().expect("llm lock") = None;
+            *crate::locks::lock(&self.inner.llm) = None;
         }
     }
 
     /// How files indexed from now on are chunked.
     pub fn chunk_config(&self) -> ChunkConfig {
-        self.inner
-            .chunk_config
-            .lock()
-            .expect("chunk config lock")
+        crate::locks::lock(&self.inner.chunk_config)
             .clone()
     }
 
     /// Changes chunking for files indexed from now on (already indexed files keep theirs until
     /// they change or are re-indexed).
     pub fn set_chunk_config(&self, config: ChunkConfig) {
-        let mut current = self.inner.chunk_config.lock().expect("chunk config lock");
+        let mut current = crate::locks::lock(&self.inner.chunk_config);
         *current = config;
-        *self.inner.chunker.lock().expect("chunker lock") = None;
+        *crate::locks::lock(&self.inner.chunker) = None;
     }
 
     /// A value from the library's key/value settings.
@@ -56,6 +50,6 @@ impl Engine {
 impl Engine {
     /// Whether the answer model is in memory (the next answer starts without loading it).
     pub fn llm_is_loaded(&self) -> bool {
-        self.inner.llm.lock().expect("llm lock").is_some()
+        crate::locks::lock(&self.inner.llm).is_some()
     }
 }

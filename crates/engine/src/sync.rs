@@ -69,8 +69,8 @@ pub(crate) fn check_consistency(engine: &Engine) -> Result<ConsistencyReport, En
     let sqlite_ok = engine.block_on(store.integrity_check())?;
     let live_chunks = engine.block_on(store.count_live_chunks())?;
     let store_seq = engine.block_on(store.max_seq())?;
-    let bm25 = engine.inner.bm25.lock().expect("bm25 lock");
-    let vectors = engine.inner.vectors.lock().expect("vectors lock");
+    let bm25 = crate::locks::lock_index(&engine.inner.bm25, "the BM25 index")?;
+    let vectors = crate::locks::lock_index(&engine.inner.vectors, "the vector index")?;
     Ok(ConsistencyReport {
         sqlite_ok,
         live_chunks,
@@ -88,8 +88,8 @@ impl Engine {
         let store_seq = self.block_on(self.store().max_seq())?;
         // Ops at or below this are gone: an index older than that cannot replay, only rebuild.
         let pruned = self.block_on(self.store().ops_pruned_through())?;
-        let mut bm25 = self.inner.bm25.lock().expect("bm25 lock");
-        let mut vectors = self.inner.vectors.lock().expect("vectors lock");
+        let mut bm25 = crate::locks::lock_index(&self.inner.bm25, "the BM25 index")?;
+        let mut vectors = crate::locks::lock_index(&self.inner.vectors, "the vector index")?;
         let must_rebuild = |applied: u64| applied == 0 || applied < pruned || applied > store_seq;
         let bm25_fresh = must_rebuild(bm25.applied_seq());
         let vectors_fresh = must_rebuild(vectors.applied_seq());

@@ -9,6 +9,7 @@ use candle_transformers::models::quantized_llama::{MAX_SEQ_LEN, ModelWeights};
 
 use crate::GenerateError;
 use crate::gguf::GgufFile;
+use crate::native::Config;
 
 /// candle's llama precomputes rotary tables for this many positions.
 pub const CANDLE_MAX_CONTEXT: usize = MAX_SEQ_LEN;
@@ -21,8 +22,21 @@ pub struct CandleModel {
 }
 
 impl CandleModel {
-    /// Loads `file` (already validated by [`GgufFile::open`]) onto `device`.
-    pub fn load(file: &GgufFile, device: &Device) -> Result<Self, GenerateError> {
+    /// Loads `file` (already validated by [`GgufFile::open`], its tensor shapes checked
+    /// against `config` by [`crate::native::check_llama_shapes`]) onto `device`.
+    pub fn load(file: &GgufFile, config: &Config, device: &Device) -> Result<Self, GenerateError> {
+        // candle's llama rotates whole heads: a partial rotary dimension, which Docent's own
+        // backend handles, would fail every answer with a shape error.
+        if config.rope_dim != config.head_dim {
+            return Err(GenerateError::UnsupportedModel {
+                path: file.path.clone(),
+                reason: format!(
+                    "rotary dimension {} differs from the head size {}, which candle's backend \
+                     does not support",
+                    config.rope_dim, config.head_dim
+                ),
+            });
+        }
         let io = |source| GenerateError::WithPath {
             path: file.path.clone(),
             source,

@@ -313,7 +313,7 @@ impl Llm {
 
         let context_length = config.context_length;
         let (engine, backend) = if use_candle {
-            let model = CandleModel::load(&file, &device)?;
+            let model = CandleModel::load(&file, &config, &device)?;
             let pool = if device.is_cpu() {
                 Some(
                     rayon::ThreadPoolBuilder::new()
@@ -662,6 +662,8 @@ struct Plan {
 
 fn plan(file: &GgufFile, options: &LoadOptions, on_cpu: bool) -> Result<Plan, GenerateError> {
     let mut config = Config::from_gguf(file, options.context_limit)?;
+    // Before any size is derived from the tensors, and for both backends.
+    native::check_llama_shapes(file, &config)?;
     let use_candle = !on_cpu
         || options.cpu_backend == CpuBackend::Candle
         || (options.requantize == Requantize::Never && !memory::all_native(file))
@@ -893,6 +895,132 @@ mod tests {
             let message = load_built(&metadata).unwrap_err().to_string();
             assert!(message.contains(expected), "context {context}: {message}");
         }
+    }
+
+    /// A complete one-layer llama (width 32, two heads, zero f32 weights) whose tensor
+    /// `wrong` (if any) has the shape `dims` instead of its own.
+    fn tiny_llama(wrong: Option<(&str, Vec<u64>)>) -> Vec<u8> {
+        use gguf::testing::{Tensor, Value};
+        let metadata = [
+            ("general.architecture", Value::Str("llama")),
+            ("tokenizer.ggml.model", Value::Str("gpt2")),
+            (
+                "tokenizer.ggml.tokens",
+                Value::Strings(vec!["a".into(), "b".into(), "ab".into()]),
+            ),
+            ("tokenizer.ggml.merges", Value::Strings(vec!["a b".into()])),
+            ("llama.block_count", Value::U32(1)),
+            ("llama.embedding_length", Value::U32(32)),
+            ("llama.attention.head_count", Value::U32(2)),
+            ("llama.attention.head_count_kv", Value::U32(2)),
+            ("llama.feed_forward_length", Value::U32(32)),
+            ("llama.context_length", Value::U32(64)),
+            ("llama.rope.dimension_count", Value::U32(16)),
+            ("llama.attention.layer_norm_rms_epsilon", Value::F32(1e-5)),
+        ];
+        let shapes: Vec<(&str, Vec<u64>)> = vec![
+            ("token_embd.weight", vec![32, 3]),
+            ("output_norm.weight", vec![32]),
+            ("blk.0.attn_norm.weight", vec![32]),
+            ("blk.0.attn_q.weight", vec![32, 32]),
+            ("blk.0.attn_k.weight", vec![32, 32]),
+            ("blk.0.attn_v.weight", vec![32, 32]),
+            ("blk.0.attn_output.weight", vec![32, 32]),
+            ("blk.0.ffn_norm.weight", vec![32]),
+            ("blk.0.ffn_gate.weight", vec![32, 32]),
+            ("blk.0.ffn_up.weight", vec![32, 32]),
+            ("blk.0.ffn_down.weight", vec![32, 32]),
+        ];
+        let tensors: Vec<Tensor<'_>> = shapes
+            .into_iter()
+            .map(|(name, dims)| {
+                let dims = match &wrong {
+                    Some((bad, bad_dims)) if *bad == name => bad_dims.clone(),
+                    _ => dims,
+                };
+                let n: u64 = dims.iter().product();
+                Tensor {
+                    name,
+                    dims,
+                    type_id: 0,
+                    data: vec![0; n as usize * 4],
+                }
+            })
+            .collect();
+        gguf::testing::build(&metadata, &tensors)
+    }
+
+    #[test]
+    fn both_backends_refuse_a_tensor_of_the_wrong_shape_before_loading() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |bytes: Vec<u8>, cpu_backend: CpuBackend| {
+            let path = dir.path().join("tiny.gguf");
+            std::fs::write(&path, bytes).unwrap();
+            let options = LoadOptions {
+                cpu_backend,
+                ..LoadOptions::default()
+            };
+            Llm::load(&path, &options)
+        };
+        for backend in [CpuBackend::Candle, CpuBackend::Docent] {
+            let llm = load(tiny_llama(None), backend).expect("the well-formed model loads");
+            assert_eq!(llm.context_length(), 64);
+            for (name, dims, expected) in [
+                (
+                    "blk.0.attn_k.weight",
+                    vec![32, 16],
+                    "tensor blk.0.attn_k.weight has shape [32, 16], expected [32, 32]",
+                ),
+                (
+                    "blk.0.ffn_down.weight",
+                    vec![32, 32, 1],
+                    "tensor blk.0.ffn_down.weight has shape [32, 32, 1], expected [32, 32]",
+                ),
+                (
+                    "output_norm.weight",
+                    vec![16],
+                    "tensor output_norm.weight has shape [16], expected [32]",
+                ),
+                (
+                    "token_embd.weight",
+                    vec![16, 6],
+                    "tensor token_embd.weight has shape [16, 6], expected [32, vocab]",
+                ),
+            ] {
+                let message = load(tiny_llama(Some((name, dims))), backend)
+                    .unwrap_err()
+                    .to_string();
+                assert!(message.contains(expected), "{backend:?}: {message}");
+                assert!(message.contains("tiny.gguf"), "{message}");
+            }
+        }
+    }
+
+    #[test]
+    fn candle_refuses_a_partial_rotary_dimension() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tiny.gguf");
+        let mut bytes = tiny_llama(None);
+        // Same length, so the directory stays valid: 16 becomes 08 in the one U32 after the key.
+        let key = b"llama.rope.dimension_count";
+        let at = bytes
+            .windows(key.len())
+            .position(|w| w == key)
+            .expect("key in file")
+            + key.len()
+            + 4;
+        assert_eq!(bytes[at..at + 4], 16u32.to_le_bytes());
+        bytes[at..at + 4].copy_from_slice(&8u32.to_le_bytes());
+        std::fs::write(&path, bytes).unwrap();
+        let options = LoadOptions {
+            cpu_backend: CpuBackend::Candle,
+            ..LoadOptions::default()
+        };
+        let message = Llm::load(&path, &options).unwrap_err().to_string();
+        assert!(
+            message.contains("rotary dimension 8 differs from the head size 16"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! path and the document type are indexed as single terms for filtering. Queries are user text
 //! turned into plain term queries, so there is no query syntax that could fail to parse.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
@@ -361,14 +361,17 @@ impl Bm25Index {
         Ok(hits)
     }
 
-    /// The distinct analysed terms of `query`, in order of first appearance.
+    /// The distinct analysed terms of `query`, in order of first appearance. One pass with a
+    /// set: the cost is linear in the query's length whatever its shape.
     fn query_terms(&self, query: &str) -> Vec<String> {
         let mut analyzer = self.analyzer.clone();
         let mut stream = analyzer.token_stream(query);
         let mut terms: Vec<String> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
         while stream.advance() {
             let text = &stream.token().text;
-            if !text.is_empty() && !terms.iter().any(|seen| seen == text) {
+            if !text.is_empty() && !seen.contains(text) {
+                seen.insert(text.clone());
                 terms.push(text.clone());
                 if terms.len() == MAX_QUERY_TERMS {
                     break;
@@ -653,6 +656,23 @@ mod tests {
         assert!(index.search(&query, 10, &no_filter()).unwrap().is_empty());
         let query = format!("bread {}", "word ".repeat(100_000));
         check(&index, &query, &no_filter(), &[2, 5]);
+    }
+
+    #[test]
+    fn a_query_of_200k_distinct_terms_or_a_megabyte_of_one_word_is_answered() {
+        let (_dir, index) = committed_library();
+        // The first term matches; the distinct terms after the cap add nothing.
+        let mut distinct = String::from("sourdough ");
+        for i in 0..200_000 {
+            distinct.push_str(&format!("w{i} "));
+        }
+        distinct.push_str("running");
+        check(&index, &distinct, &no_filter(), &[5]);
+        assert_eq!(index.query_terms(&distinct).len(), MAX_QUERY_TERMS);
+        // A megabyte of one word repeated is one term.
+        let repeated = "bread ".repeat(200_000);
+        assert_eq!(index.query_terms(&repeated), ["bread"]);
+        check(&index, &repeated, &no_filter(), &[2, 5]);
     }
 
     #[test]

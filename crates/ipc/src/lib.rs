@@ -74,12 +74,13 @@ pub enum Device {
     Metal,
 }
 
-/// User settings, stored in the library's database.
+/// User settings, stored in the library's database. The answer model is not among them: it
+/// changes only through the native file dialog (`pick_model`) or a dropped `.gguf`, so the page
+/// can never point the app at a file of its choosing. Unknown fields are refused, so a page that
+/// sends a `modelPath` learns that it cannot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Settings {
-    /// The GGUF answer model.
-    pub model_path: String,
     pub device: Device,
     /// CPU threads for the model; 0 = all cores.
     pub threads: u32,

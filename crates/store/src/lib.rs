@@ -50,6 +50,7 @@ mod conversations;
 mod documents;
 mod error;
 mod ops;
+mod private;
 mod rows;
 #[cfg(test)]
 mod test_support;
@@ -124,11 +125,24 @@ impl Store {
     ///
     /// The journal is WAL with `synchronous = NORMAL`: a killed process loses nothing that was
     /// committed; a power cut may lose the last transactions but never corrupts the file.
+    ///
+    /// The database holds the text of every indexed document: it and its `-wal` and `-shm`
+    /// files are private to the user (0600), also when they existed with looser modes.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        private::create_private_file(path)
+            .map_err(|source| error::open_error(path.to_owned(), sqlx::Error::Io(source)))?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true);
-        Store::connect(path, options, SqlitePoolOptions::new()).await
+        let store = Store::connect(path, options, SqlitePoolOptions::new()).await?;
+        // SQLite gives a new `-wal` and `-shm` the database's own mode; ones left by an
+        // earlier run keep theirs until made private here.
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            private::restrict(Path::new(&name));
+        }
+        Ok(store)
     }
 
     /// Opens an existing database for reading only: for a data folder that cannot be written

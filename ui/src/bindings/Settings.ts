@@ -2,13 +2,12 @@
 import type { Device } from "./Device";
 
 /**
- * User settings, stored in the library's database.
+ * User settings, stored in the library's database. The answer model is not among them: it
+ * changes only through the native file dialog (`pick_model`) or a dropped `.gguf`, so the page
+ * can never point the app at a file of its choosing. Unknown fields are refused, so a page that
+ * sends a `modelPath` learns that it cannot.
  */
-export type Settings = { 
-/**
- * The GGUF answer model.
- */
-modelPath: string, device: Device, 
+export type Settings = { device: Device, 
 /**
  * CPU threads for the model; 0 = all cores.
  */

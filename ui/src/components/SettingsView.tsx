@@ -93,15 +93,23 @@ function numberField(
   );
 }
 
-/** Clamps and rounds the form's values to what the engine accepts. */
+/** The ranges the app accepts (`validate_settings` in src-tauri/src/app.rs). */
+export const LIMITS = {
+  threads: { min: 0, max: 256 },
+  temperature: { min: 0, max: 2 },
+  topK: { min: 1, max: 20 },
+  chunkTokens: { min: 64, max: 254 },
+} as const;
+
+/** Clamps and rounds the form's values to what the app accepts. */
 export function normalizeSettings(s: Settings): Settings {
-  const clamp = (n: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, n));
+  const clamp = (n: number, { min, max }: { min: number; max: number }) => Math.min(max, Math.max(min, n));
   return {
     ...s,
-    threads: Math.round(clamp(s.threads, 0, 1024)),
-    temperature: Math.round(clamp(s.temperature, 0, 2) * 100) / 100,
-    topK: Math.round(clamp(s.topK, 1, 50)),
-    chunkTokens: Math.round(clamp(s.chunkTokens, 32, 2048)),
+    threads: Math.round(clamp(s.threads, LIMITS.threads)),
+    temperature: Math.round(clamp(s.temperature, LIMITS.temperature) * 100) / 100,
+    topK: Math.round(clamp(s.topK, LIMITS.topK)),
+    chunkTokens: Math.round(clamp(s.chunkTokens, LIMITS.chunkTokens)),
   };
 }
 
@@ -111,8 +119,8 @@ export function SettingsView() {
   const [saving, setSaving] = useState(false);
 
   useEffect(() => {
-    if (info) setForm((f) => (f ? { ...f, modelPath: info.settings.modelPath } : info.settings));
-  }, [info?.settings.modelPath]);
+    if (info) setForm((f) => f ?? info.settings);
+  }, [info]);
 
   if (!info || !form) return null;
   const saved = info.settings;
@@ -160,22 +168,18 @@ export function SettingsView() {
             </select>
           </label>
           {numberField("CPU threads", form.threads, (threads) => set({ threads }), {
-            min: 0,
-            max: 1024,
+            ...LIMITS.threads,
             hint: `0 uses all ${info.cores} cores.`,
           })}
           {numberField("Temperature", form.temperature, (temperature) => set({ temperature }), {
-            min: 0,
-            max: 2,
+            ...LIMITS.temperature,
             step: 0.1,
             hint: "0 always picks the most likely word; higher values vary the wording.",
           })}
-          {numberField("Passages given to the model", form.topK, (topK) => set({ topK }), { min: 1, max: 50 })}
+          {numberField("Passages given to the model", form.topK, (topK) => set({ topK }), LIMITS.topK)}
           <h2>Indexing</h2>
           {numberField("Chunk size (tokens)", form.chunkTokens, (chunkTokens) => set({ chunkTokens }), {
-            min: 32,
-            max: 2048,
-            step: 32,
+            ...LIMITS.chunkTokens,
             hint: "Applies to files indexed after the change; re-index a folder to apply it there.",
           })}
           <div class="form-actions">

@@ -44,9 +44,7 @@ export function createUi() {
     setModel(model: ModelInfo): void {
       const info = store.get().appInfo;
       if (!info) return;
-      store.set({
-        appInfo: { ...info, model, settings: { ...info.settings, modelPath: model.path } },
-      });
+      store.set({ appInfo: { ...info, model } });
     },
     openPanel(passage: Passage, terms: string[]): void {
       store.set({ panel: { passage, terms } });

@@ -596,6 +596,58 @@ fn check_shape(
     Ok(())
 }
 
+/// Checks, from the file's directory alone and in the order the native loader reads them, that
+/// every tensor the llama forward pass reads has the shape `config` implies: run before either
+/// backend loads anything (and before memory is estimated), so a hostile or broken file is
+/// refused with the tensor's name rather than met by a panic or a shape error deep in a
+/// backend (candle's llama takes tensors as they come). GGUF lists the row length first, so a
+/// `rows x cols` matrix has dims `[cols, rows]`. A mixture-of-experts model (candle's backend
+/// only) has a router and per-expert feed-forward tensors instead of the dense ones.
+pub fn check_llama_shapes(file: &GgufFile, config: &Config) -> Result<(), GenerateError> {
+    let c = config;
+    let check = |name: &str, expected: &[usize]| check_shape(file, find(file, name)?, expected);
+    let embedding = find(file, "token_embd.weight")?;
+    if embedding.dims.len() != 2 || embedding.dims[0] as usize != c.dim || c.vocab == 0 {
+        return Err(GenerateError::UnsupportedModel {
+            path: file.path.clone(),
+            reason: format!(
+                "tensor token_embd.weight has shape {:?}, expected [{}, vocab]",
+                embedding.dims, c.dim
+            ),
+        });
+    }
+    if file.tensor("output.weight").is_some() {
+        check("output.weight", &[c.dim, c.vocab])?;
+    }
+    let n_experts = file.arch_u64("expert_count").unwrap_or(0) as usize;
+    for layer_idx in 0..c.n_layers {
+        let name = |suffix: &str| format!("blk.{layer_idx}.{suffix}.weight");
+        check(&name("attn_norm"), &[c.dim])?;
+        check(&name("attn_q"), &[c.dim, c.q_dim()])?;
+        check(&name("attn_k"), &[c.dim, c.kv_dim()])?;
+        check(&name("attn_v"), &[c.dim, c.kv_dim()])?;
+        check(&name("attn_output"), &[c.q_dim(), c.dim])?;
+        check(&name("ffn_norm"), &[c.dim])?;
+        if n_experts > 1 {
+            check(&name("ffn_gate_inp"), &[c.dim, n_experts])?;
+            for expert in 0..n_experts {
+                check(&name(&format!("ffn_gate.{expert}")), &[c.dim, c.ffn_dim])?;
+                check(&name(&format!("ffn_up.{expert}")), &[c.dim, c.ffn_dim])?;
+                check(&name(&format!("ffn_down.{expert}")), &[c.ffn_dim, c.dim])?;
+            }
+        } else {
+            check(&name("ffn_gate"), &[c.dim, c.ffn_dim])?;
+            check(&name("ffn_up"), &[c.dim, c.ffn_dim])?;
+            check(&name("ffn_down"), &[c.ffn_dim, c.dim])?;
+        }
+    }
+    check("output_norm.weight", &[c.dim])?;
+    if file.tensor("rope_freqs.weight").is_some() {
+        check("rope_freqs.weight", &[c.rope_dim / 2])?;
+    }
+    Ok(())
+}
+
 /// A 1-D tensor (norm weights, RoPE factors) as f32.
 fn vector(
     file: &GgufFile,

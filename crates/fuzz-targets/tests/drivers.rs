@@ -262,16 +262,16 @@ macro_rules! drive {
     };
 }
 
-drive!(text, Target::Text, 256);
-drive!(code, Target::Code, 256);
-drive!(markdown, Target::Markdown, 256);
-drive!(html, Target::Html, 256);
-drive!(docx, Target::Docx, 256);
-drive!(pdf, Target::Pdf, 256);
-drive!(chunk, Target::Chunk, 128);
-drive!(gguf, Target::Gguf, 512);
-drive!(tokenizer, Target::Tokenizer, 128);
-drive!(template, Target::Template, 256);
+drive!(text, Target::Text, 1024);
+drive!(code, Target::Code, 1024);
+drive!(markdown, Target::Markdown, 1024);
+drive!(html, Target::Html, 1024);
+drive!(docx, Target::Docx, 1024);
+drive!(pdf, Target::Pdf, 1024);
+drive!(chunk, Target::Chunk, 512);
+drive!(gguf, Target::Gguf, 2048);
+drive!(tokenizer, Target::Tokenizer, 512);
+drive!(template, Target::Template, 1024);
 
 /// Pieces random vocabularies are made of: byte-level and SentencePiece markers, control-token
 /// names, byte tokens, empty and repeated strings.
@@ -358,7 +358,7 @@ fn vocabulary() -> impl Strategy<Value = Vocabulary> {
 }
 
 proptest! {
-    #![proptest_config(config(256))]
+    #![proptest_config(config(1024))]
 
     #[test]
     fn tokenizer_from_random_vocabularies(vocabulary in vocabulary()) {

@@ -198,10 +198,19 @@ try {
   log(`answer: ${answerText.replace(/\s+/g, " ").slice(0, 300)}`);
   check(answerText.trim().length > 0, "the answer has text");
   check((await answer.getAttribute("data-found")) === "true", "the answer was found in the documents");
-  const chips = await answer.$$('[data-testid="citation-chip"]');
-  check(chips.length > 0, `the answer carries ${chips.length} citation chip(s)`);
-  if (chips.length > 0) {
-    await chips[0].click();
+  // Chips in the answer text and items of the source list have their own test ids: counting
+  // chips never counts the list, which is there whether or not the model cited.
+  const chips = await answer.$$('.md [data-testid="citation-chip"]');
+  const sourceItems = await answer.$$('[data-testid="source-item"]');
+  check(sourceItems.length > 0, `the answer lists ${sourceItems.length} source(s)`);
+  const cited = (await answer.getAttribute("data-cited")) === "true";
+  log(`the model ${cited ? "cited" : "did not cite"}; ${chips.length} chip(s) in the answer text`);
+  if (cited) {
+    check(chips.length > 0, `a cited answer carries ${chips.length} citation chip(s) in its text`);
+  }
+  const target = chips[0] ?? sourceItems[0];
+  if (target) {
+    await target.click();
     const panel = await byId("citation-panel");
     await panel.waitForDisplayed({ timeout: 10_000 });
     const panelText = await panel.getText();

@@ -445,6 +445,12 @@ impl GgufFile {
         parse(reader)
     }
 
+    /// Parses and validates a GGUF file already in memory (fuzzing and tests); `path` only
+    /// names it in errors and in [`GgufFile::path`].
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, GenerateError> {
+        parse(BoundedReader::new(bytes, bytes.len() as u64, path))
+    }
+
     pub fn get(&self, key: &str) -> Option<&MetaValue> {
         self.metadata.get(key)
     }

@@ -137,7 +137,16 @@ impl Chunker {
         }
         let block_tokens: Vec<usize> = block_units
             .iter()
-            .map(|range| units[range.clone()].iter().map(|u| u.n_tokens).sum())
+            .map(|range| {
+                let units = &units[range.clone()];
+                // Pieces of one word are counted apart and re-encode to more tokens together:
+                // a block holding such pieces is never taken whole.
+                if units.iter().any(|unit| unit.starts_mid_word) {
+                    usize::MAX
+                } else {
+                    units.iter().map(|unit| unit.n_tokens).sum()
+                }
+            })
             .collect();
         let packer = Packer {
             config: &self.config,
@@ -269,6 +278,7 @@ impl Chunker {
                         block: block_idx,
                         bytes: piece_start..range.end,
                         n_tokens,
+                        starts_mid_word,
                     });
                     return;
                 }
@@ -304,6 +314,7 @@ impl Chunker {
                             block: block_idx,
                             bytes: piece,
                             n_tokens,
+                            starts_mid_word,
                         });
                         break;
                     }
@@ -430,6 +441,9 @@ struct Unit {
     block: usize,
     bytes: Range<usize>,
     n_tokens: usize,
+    /// The unit continues a word cut at a token boundary: it never shares a window with the
+    /// piece before it, whose count would not add up with its own.
+    starts_mid_word: bool,
 }
 
 /// A chunk before it becomes a draft: from a place in one block to a place in another.
@@ -482,7 +496,9 @@ impl Packer<'_> {
             };
             while unit_idx < section.end {
                 let (item_end, item_tokens) = self.item(unit_idx);
-                if n_tokens + item_tokens > max_tokens && unit_idx > first_unit {
+                if unit_idx > first_unit
+                    && (n_tokens + item_tokens > max_tokens || self.units[unit_idx].starts_mid_word)
+                {
                     break;
                 }
                 n_tokens += item_tokens;
@@ -509,6 +525,10 @@ impl Packer<'_> {
     /// else the trailing words of the last sentence. It never starts at or before the
     /// previous window's start, and leaves room for the next item.
     fn lead(&self, first_unit: usize, next_unit: usize) -> Option<Lead> {
+        if self.units[next_unit].starts_mid_word {
+            // The rest of a cut word joins no earlier text (see `Unit::starts_mid_word`).
+            return None;
+        }
         let (_, next_tokens) = self.item(next_unit);
         let budget = self
             .config

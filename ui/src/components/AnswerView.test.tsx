@@ -63,8 +63,13 @@ describe("AnswerView citation chips", () => {
     const { onOpenPassage, answer } = show(turn({ answer: "See [2].", sources, citations: [sources[1]!] }));
     const section = answer.querySelector(".sources")!;
     expect(section.querySelector("h4")?.textContent).toBe("Sources");
-    const items = section.querySelectorAll("button.source");
+    const items = section.querySelectorAll("button.source[data-testid=source-item]");
     expect(Array.from(items).map((b) => b.getAttribute("data-n"))).toEqual(["1", "2"]);
+    // Source-list items and the chips in the answer text have their own test ids, so a count of
+    // chips never counts the list.
+    expect(section.querySelector("[data-testid=citation-chip]")).toBeNull();
+    expect(Array.from(answer.querySelectorAll("[data-testid=citation-chip]")).map((b) => b.getAttribute("data-n"))).toEqual(["2"]);
+    expect(answer.getAttribute("data-cited")).toBe("true");
     expect(items[1]?.classList.contains("cited")).toBe(true);
     expect(items[0]?.classList.contains("cited")).toBe(false);
     expect(items[1]?.textContent).toContain("lines 10–20");
@@ -77,6 +82,9 @@ describe("AnswerView citation chips", () => {
       turn({ answer: "Some answer.", sources, citations: [], cited: false, citationMode: "none" }),
     );
     expect(answer.querySelector(".sources h4")?.textContent).toBe("Context used (not cited)");
+    expect(answer.getAttribute("data-cited")).toBe("false");
+    expect(answer.querySelector("[data-testid=citation-chip]")).toBeNull();
+    expect(answer.querySelectorAll("[data-testid=source-item]").length).toBe(2);
   });
 
   it("labels sources Docent matched to an uncited answer, marking the matched ones", () => {

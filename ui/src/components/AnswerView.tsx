@@ -38,7 +38,7 @@ function SourceList({
               <button
                 type="button"
                 class={`source ${cited.has(p.n) ? "cited" : ""}`}
-                data-testid="citation-chip"
+                data-testid="source-item"
                 data-n={p.n}
                 onClick={() => onOpen(p)}
                 title={p.path}
@@ -133,6 +133,7 @@ export function AnswerView(props: AnswerViewProps) {
       data-testid="answer"
       data-streaming={turn.streaming ? "true" : "false"}
       data-found={turn.found ? "true" : "false"}
+      data-cited={turn.cited ? "true" : "false"}
       aria-busy={turn.streaming}
     >
       {body}

@@ -6,3 +6,4 @@ mod common;
 mod crash;
 mod library;
 mod pdf_corpus;
+mod terminal;

@@ -12,6 +12,8 @@ use docent_engine::{
 };
 use serde_json::json;
 
+use crate::output::{terminal_safe, terminal_safe_line};
+
 /// Flags shared by `ask` and `chat`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ModelArgs {
@@ -69,7 +71,7 @@ impl ModelArgs {
 }
 
 fn citation_label(citation: &Citation) -> String {
-    let mut label = citation.path.clone();
+    let mut label = terminal_safe_line(&citation.path).into_owned();
     if let Some(page) = citation.page {
         label.push_str(&format!(", page {page}"));
     }
@@ -148,6 +150,14 @@ pub fn answer_json(answer: &Answer) -> serde_json::Value {
     })
 }
 
+/// Writes one streamed piece of the answer as it comes. Each piece is escaped on its own: an
+/// escape sequence split over two tokens is two harmless halves, since every control
+/// character is escaped wherever it stands.
+fn write_piece(out: &mut impl Write, piece: &str) {
+    let _ = out.write_all(terminal_safe(piece).as_bytes());
+    let _ = out.flush();
+}
+
 pub fn ask(engine: &Engine, question: &str, args: &ModelArgs, json: bool) -> anyhow::Result<()> {
     let request = args.request(question);
     let cancel = CancelFlag::default();
@@ -157,8 +167,7 @@ pub fn ask(engine: &Engine, question: &str, args: &ModelArgs, json: bool) -> any
         &request,
         &mut |piece| {
             if stream {
-                let _ = stdout.write_all(piece.as_bytes());
-                let _ = stdout.flush();
+                write_piece(&mut stdout, piece);
             }
         },
         &cancel,
@@ -252,10 +261,7 @@ pub fn chat(engine: &Engine, args: &ModelArgs, resume: Option<i64>) -> anyhow::R
         let mut stdout = std::io::stdout();
         let result = engine.ask(
             &request,
-            &mut |piece| {
-                let _ = stdout.write_all(piece.as_bytes());
-                let _ = stdout.flush();
-            },
+            &mut |piece| write_piece(&mut stdout, piece),
             &cancel,
         );
         generating.store(false, Ordering::SeqCst);
@@ -279,8 +285,51 @@ pub fn chat(engine: &Engine, args: &ModelArgs, resume: Option<i64>) -> anyhow::R
                 }
                 last = Some(answer);
             }
-            Err(error) => eprintln!("docent: {error}"),
+            Err(error) => eprintln!("docent: {}", terminal_safe(&error.to_string())),
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streamed_pieces_carry_no_control_character() {
+        let mut out = Vec::new();
+        for piece in [
+            "Set ",
+            "\x1b]52;c;",
+            "ZXZpbA==\x07",
+            " and \x1b]8;;https://evil",
+            "\x1b\\",
+            "\u{9b}2J\r",
+            "done.\n\tok",
+        ] {
+            write_piece(&mut out, piece);
+        }
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(
+            out,
+            "Set \\u{1b}]52;c;ZXZpbA==\\u{7} and \\u{1b}]8;;https://evil\\u{1b}\\\\u{9b}2J\\u{d}done.\n\tok"
+        );
+    }
+
+    #[test]
+    fn citation_labels_escape_the_path() {
+        let citation = Citation {
+            n: 1,
+            path: "/docs/evil\x1b]52;c;eA==\x07\u{202e}fdp.exe\nfake line".to_owned(),
+            title: None,
+            page: Some(2),
+            line_start: None,
+            line_end: None,
+            text: String::new(),
+        };
+        assert_eq!(
+            citation_label(&citation),
+            "/docs/evil\\u{1b}]52;c;eA==\\u{7}\\u{202e}fdp.exe\\u{a}fake line, page 2"
+        );
+    }
 }

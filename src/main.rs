@@ -3,6 +3,7 @@
 mod answer;
 mod output;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -223,7 +224,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("docent: {}", output::error_chain(&error));
+            eprintln!(
+                "docent: {}",
+                output::terminal_safe(&output::error_chain(&error))
+            );
             ExitCode::FAILURE
         }
     }
@@ -237,9 +241,12 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("DOCENT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colours only on a terminal: in a pipe or a file they are bytes no one wants.
+    let colours = std::io::stderr().is_terminal();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_ansi(colours)
+        .with_writer(move || output::LogWriter { colours })
         .init();
 }
 
@@ -329,7 +336,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let engine = open_engine(config)?;
             let removed = engine.remove(&paths)?;
             for path in &removed {
-                println!("removed  {path}");
+                println!("removed  {}", output::terminal_safe_line(path));
             }
             if removed.is_empty() {
                 println!("nothing in the library matched");

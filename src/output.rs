@@ -1,6 +1,12 @@
 //! What the CLI prints: progress, tables and the stable JSON shapes documented in the README.
+//!
+//! Every string that comes from outside (file names, document text, titles, reasons, model
+//! output, error messages) goes through [`terminal_safe`] or [`terminal_safe_line`] before it
+//! is printed for a person; `--json` output goes through [`print_json`].
 
-use std::io::IsTerminal;
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write as _};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -11,6 +17,98 @@ use docent_engine::{
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
+
+/// Text from outside made safe to print for a person, lines kept: control characters (C0 but
+/// newline and tab, DEL, C1) and bidi controls are shown as Rust escapes (`\u{1b}`).
+///
+/// A file name, a passage or a model token could otherwise drive the terminal: ESC and OSC
+/// sequences set colours, clear the screen, write the clipboard (OSC 52) or show a link that
+/// opens somewhere else (OSC 8); a lone `\r` or backspace overwrites what was printed; U+202E
+/// and the other bidi controls reorder what is shown ("report\u{202e}fdp.exe" shows as
+/// "reportexe.pdf"). The escape is readable and names the character; a name holding the six
+/// characters `\u{1b}` itself looks the same, which is acceptable for display (`--json` keeps
+/// exact values).
+pub fn terminal_safe(text: &str) -> Cow<'_, str> {
+    escape_for_terminal(text, |c| c == '\n' || c == '\t')
+}
+
+/// [`terminal_safe`] for one-line fields (paths, titles, reasons): newlines and tabs are
+/// escaped too, so a file name cannot print a line of its own that looks like Docent's.
+pub fn terminal_safe_line(text: &str) -> Cow<'_, str> {
+    escape_for_terminal(text, |_| false)
+}
+
+fn escape_for_terminal(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
+    let escaped = |c: char| (c.is_control() || is_bidi_control(c)) && !keep(c);
+    if !text.chars().any(escaped) {
+        return Cow::Borrowed(text);
+    }
+    let mut safe = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if escaped(c) {
+            let _ = write!(safe, "\\u{{{:x}}}", c as u32);
+        } else {
+            safe.push(c);
+        }
+    }
+    Cow::Owned(safe)
+}
+
+/// Characters that change the display order of the text around them.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// The log's writer: stderr, with the same escaping as everything else the CLI prints, so a
+/// path or reason in a log field cannot drive the terminal either (tracing-subscriber escapes
+/// ESC, BEL and C1 itself, but not `\r`, backspace, the other C0 controls or bidi controls).
+/// With `colours` (stderr is a terminal), the colour sequences the log formatter writes
+/// (`ESC [ digits m`, SGR) pass; without, there are none to pass.
+pub struct LogWriter {
+    pub colours: bool,
+}
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        // The formatter writes each event whole, so a colour sequence is never cut in two.
+        let text = String::from_utf8_lossy(bytes);
+        std::io::stderr().write_all(escape_log(&text, self.colours).as_bytes())?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+fn escape_log(text: &str, colours: bool) -> String {
+    let mut safe = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if let Some(len) = colours.then(|| sgr_len(rest)).flatten() {
+            safe.push_str(&rest[..len]);
+            rest = &rest[len..];
+            continue;
+        }
+        safe.push_str(&terminal_safe(&rest[..c.len_utf8()]));
+        rest = &rest[c.len_utf8()..];
+    }
+    safe
+}
+
+/// Length of the SGR (colour) sequence `ESC [ params m` at the start of `text`.
+fn sgr_len(text: &str) -> Option<usize> {
+    let params = text.strip_prefix("\x1b[")?;
+    let n_params = params.find(|c: char| !(c.is_ascii_digit() || c == ';'))?;
+    params[n_params..]
+        .starts_with('m')
+        .then_some(2 + n_params + 1)
+}
+
+/// A path for display, on one line.
+pub fn shown_path(path: &std::path::Path) -> String {
+    terminal_safe_line(&path.to_string_lossy()).into_owned()
+}
 
 pub fn error_chain(error: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -23,11 +121,31 @@ pub fn error_chain(error: &anyhow::Error) -> String {
     parts.join(": ")
 }
 
+/// Prints one JSON document. Values stay exact; the C1 controls, DEL and bidi controls that
+/// serde_json writes raw are written as `\u` escapes instead (the same string to any JSON
+/// reader), so `--json` on a terminal cannot drive it either. C0 controls serde_json escapes
+/// itself.
 pub fn print_json(value: &Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("JSON values always serialise")
-    );
+    let json = serde_json::to_string_pretty(value).expect("JSON values always serialise");
+    println!("{}", escape_json_controls(&json));
+}
+
+/// Raw characters in serialised JSON can only sit inside strings, where `\uXXXX` means the
+/// same character.
+fn escape_json_controls(json: &str) -> Cow<'_, str> {
+    let escaped = |c: char| c.is_control() || is_bidi_control(c);
+    if !json.chars().any(escaped) {
+        return Cow::Borrowed(json);
+    }
+    let mut safe = String::with_capacity(json.len() + 8);
+    for c in json.chars() {
+        if escaped(c) {
+            let _ = write!(safe, "\\u{:04x}", c as u32);
+        } else {
+            safe.push(c);
+        }
+    }
+    Cow::Owned(safe)
 }
 
 /// Indexing progress: a bar on a terminal, plain lines otherwise.
@@ -107,9 +225,10 @@ fn format_duration(secs: f64) -> String {
 }
 
 fn short_name(path: &std::path::Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
+    match path.file_name() {
+        Some(name) => terminal_safe_line(&name.to_string_lossy()).into_owned(),
+        None => shown_path(path),
+    }
 }
 
 impl Progress for IndexProgress {
@@ -156,15 +275,15 @@ impl Progress for IndexProgress {
                         if *outcome == FileOutcome::Failed {
                             bar.println(format!(
                                 "failed   {}: {}",
-                                path.display(),
-                                reason.unwrap_or("unknown reason")
+                                shown_path(path),
+                                terminal_safe_line(reason.unwrap_or("unknown reason"))
                             ));
                         }
                     }
                     None => {
                         let detail = match (outcome, reason) {
                             (FileOutcome::Indexed, _) => format!(" ({chunks} chunks)"),
-                            (_, Some(reason)) => format!(": {reason}"),
+                            (_, Some(reason)) => format!(": {}", terminal_safe_line(reason)),
                             _ => String::new(),
                         };
                         eprintln!(
@@ -172,7 +291,7 @@ impl Progress for IndexProgress {
                             state.done,
                             state.files,
                             outcome.as_str(),
-                            path.display()
+                            shown_path(path)
                         );
                     }
                 }
@@ -217,8 +336,8 @@ pub fn print_index_report(report: &IndexReport) {
         for file in files {
             println!(
                 "  {}: {}",
-                file.path.display(),
-                file.reason.as_deref().unwrap_or("unknown reason")
+                shown_path(&file.path),
+                terminal_safe_line(file.reason.as_deref().unwrap_or("unknown reason"))
             );
         }
     }
@@ -252,10 +371,10 @@ pub fn print_hits(hits: &[SearchHit]) {
         } else {
             format!(" ({location})")
         };
-        println!("{}. {}{location}", hit.rank, hit.path);
+        println!("{}. {}{location}", hit.rank, terminal_safe_line(&hit.path));
         let snippet: String = hit.text.split_whitespace().collect::<Vec<_>>().join(" ");
         let snippet: String = snippet.chars().take(240).collect();
-        println!("   {snippet}");
+        println!("   {}", terminal_safe_line(&snippet));
     }
 }
 
@@ -309,14 +428,14 @@ pub fn print_docs(docs: &[DocumentRow]) {
     for doc in docs {
         let kind = doc.doc_type.map_or("-", |t| t.as_str());
         let detail = match &doc.reason {
-            Some(reason) => format!("  ({reason})"),
+            Some(reason) => format!("  ({})", terminal_safe_line(reason)),
             None => format!("  {} chunks", doc.n_chunks),
         };
         println!(
             "{:<8} {:<8} {}{detail}",
             doc.status.as_str(),
             kind,
-            doc.path
+            terminal_safe_line(&doc.path)
         );
     }
 }
@@ -372,7 +491,7 @@ pub fn status_json(status: &EngineStatus, integrity: Option<bool>) -> Value {
 
 pub fn print_status(status: &EngineStatus, integrity: Option<bool>) {
     let mb = |b: u64| b as f64 / 1e6;
-    println!("library: {}", status.data_dir.display());
+    println!("library: {}", shown_path(&status.data_dir));
     println!(
         "documents: {} indexed, {} skipped, {} failed, {} pending; {} chunks",
         status.stats.n_indexed,
@@ -404,7 +523,11 @@ pub fn print_status(status: &EngineStatus, integrity: Option<bool>) {
         } else {
             "MISSING (run scripts/setup)".to_string()
         };
-        println!("model {}: {state} ({})", model.name, model.path.display());
+        println!(
+            "model {}: {state} ({})",
+            terminal_safe_line(&model.name),
+            shown_path(&model.path)
+        );
     }
     match integrity {
         Some(true) => println!("database integrity: ok"),
@@ -521,7 +644,7 @@ pub fn llm_bench_json(rows: &[LlmBenchRow]) -> Value {
 }
 
 pub fn print_llm_bench(model: &std::path::Path, rows: &[LlmBenchRow]) {
-    println!("{}", model.display());
+    println!("{}", shown_path(model));
     println!(
         "| threads | prompt tokens | load ms | first token ms | prompt tok/s | decode tok/s | llama.cpp prompt | llama.cpp decode | ratio prompt | ratio decode |"
     );
@@ -694,14 +817,12 @@ pub fn print_answers_bench(report: &AnswersBenchReport) {
         });
         for r in rows {
             let answer: String = r.answer.replace('\n', " ").chars().take(70).collect();
+            let answer = terminal_safe_line(&answer);
+            let kind = terminal_safe_line(r.kind.as_deref().unwrap_or("no"));
             println!(
                 "| {} | {} | {:.3} | {} | {} | {} | {} |",
-                r.id,
-                if r.answerable {
-                    "yes"
-                } else {
-                    r.kind.as_deref().unwrap_or("no")
-                },
+                terminal_safe_line(&r.id),
+                if r.answerable { "yes" } else { kind.as_ref() },
                 r.best_similarity.unwrap_or(0.0),
                 r.found,
                 if r.answerable {
@@ -762,4 +883,88 @@ pub fn print_threshold_bench(report: &ThresholdReport) {
         quantiles(&report.unanswerable)
     );
     print_threshold_sweep(&report.sweep, report.best.as_ref());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_are_shown_not_sent() {
+        let check = |text: &str, lines: &str, line: &str| {
+            assert_eq!(terminal_safe(text), lines, "{text:?}");
+            assert_eq!(terminal_safe_line(text), line, "{text:?}");
+        };
+        check(
+            "plain text, ünïcode ✓",
+            "plain text, ünïcode ✓",
+            "plain text, ünïcode ✓",
+        );
+        check(
+            "two\nlines\tand tab",
+            "two\nlines\tand tab",
+            "two\\u{a}lines\\u{9}and tab",
+        );
+        check(
+            "\x1b]52;c;ZXZpbA==\x07",
+            "\\u{1b}]52;c;ZXZpbA==\\u{7}",
+            "\\u{1b}]52;c;ZXZpbA==\\u{7}",
+        );
+        check(
+            "\x1b]8;;https://evil\x1b\\",
+            "\\u{1b}]8;;https://evil\\u{1b}\\",
+            "\\u{1b}]8;;https://evil\\u{1b}\\",
+        );
+        check(
+            "over\rwrite\x08\x7f",
+            "over\\u{d}write\\u{8}\\u{7f}",
+            "over\\u{d}write\\u{8}\\u{7f}",
+        );
+        check(
+            "c1 \u{9b}2J \u{85}",
+            "c1 \\u{9b}2J \\u{85}",
+            "c1 \\u{9b}2J \\u{85}",
+        );
+        check(
+            "report\u{202e}fdp.exe \u{61c}\u{2066}x\u{2069}",
+            "report\\u{202e}fdp.exe \\u{61c}\\u{2066}x\\u{2069}",
+            "report\\u{202e}fdp.exe \\u{61c}\\u{2066}x\\u{2069}",
+        );
+        assert!(matches!(terminal_safe("clean"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn file_names_are_shown_escaped() {
+        let path = std::path::Path::new("/docs/a\u{61c}b\x1b[2Jc\nd.txt");
+        assert_eq!(shown_path(path), "/docs/a\\u{61c}b\\u{1b}[2Jc\\u{a}d.txt");
+        assert_eq!(short_name(path), "a\\u{61c}b\\u{1b}[2Jc\\u{a}d.txt");
+    }
+
+    #[test]
+    fn json_stays_exact_without_raw_controls() {
+        let value = json!({ "path": "/d/a\x1b]52;c;eA==\x07\u{85}\u{9b}\u{7f}\u{202e}b\n.txt" });
+        let json = serde_json::to_string_pretty(&value).unwrap();
+        let escaped = escape_json_controls(&json);
+        assert!(
+            !escaped
+                .chars()
+                .any(|c| (c.is_control() && c != '\n') || is_bidi_control(c)),
+            "{escaped}"
+        );
+        let back: Value = serde_json::from_str(&escaped).unwrap();
+        assert_eq!(back, value, "the same value, byte for byte");
+    }
+
+    #[test]
+    fn logs_keep_colours_only() {
+        let line = "\x1b[33m WARN\x1b[0m docent: failed path=/d/\x1b]52;c;eA==\x07\rx\n";
+        assert_eq!(
+            escape_log(line, true),
+            "\x1b[33m WARN\x1b[0m docent: failed path=/d/\\u{1b}]52;c;eA==\\u{7}\\u{d}x\n"
+        );
+        assert_eq!(
+            escape_log(line, false),
+            "\\u{1b}[33m WARN\\u{1b}[0m docent: failed path=/d/\\u{1b}]52;c;eA==\\u{7}\\u{d}x\n"
+        );
+    }
 }

@@ -10,3 +10,4 @@ mod disk_full;
 mod library;
 mod memory;
 mod pdf_corpus;
+mod terminal;

@@ -487,10 +487,11 @@ fn leans_on_context(question: &str) -> bool {
 }
 
 fn source_label(hit: &SearchHit) -> String {
+    // A file name is text from outside like any passage: cleaned the same way, on one line.
     let name = Path::new(&hit.path)
         .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| hit.path.clone());
+        .map(|n| docent_ingest::clean_line(&n.to_string_lossy()))
+        .unwrap_or_else(|| docent_ingest::clean_line(&hit.path));
     match (hit.page, hit.line_start, hit.line_end) {
         (Some(page), _, _) => format!("{name}, page {page}"),
         (None, Some(start), Some(end)) if start != end => format!("{name}, lines {start}-{end}"),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use docent_engine::{
     AskRequest, CancelFlag, ChunkConfig, CitationMode, DeviceChoice, DocFilter, Engine,
     EngineError, Llm, LlmOptions, PathPolicy, Refusal, SamplingParams, SearchRequest,
-    check_question, default_llm_path, inspect_gguf,
+    check_question, inspect_gguf,
 };
 use docent_ipc::{
     self as ipc, AnswerEvent, AnswerResult, AnswerStage, ApiError, AppInfo, ConversationInfo,

@@ -96,6 +96,7 @@ fn write_big_docx(path: &Path, n_text_bytes: usize) {
 /// `getrusage(RUSAGE_CHILDREN)` it is not mixed up with the children of other tests running in
 /// this test binary at the same time. (`VmHWM` in `/proc/<pid>/status` would give the app
 /// alone, but it is gone by the time the process can be waited for.)
+#[allow(unsafe_code)] // wait4: the peak memory of this one child, see below.
 fn index_under_ulimit(data: &Path, folder: &Path) -> (i32, u64, String) {
     let mut child = Command::new("sh")
         .arg("-c")

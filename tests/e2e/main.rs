@@ -4,5 +4,6 @@ mod answers;
 mod ask;
 mod common;
 mod crash;
+mod injection;
 mod library;
 mod pdf_corpus;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context as _;
 use docent_engine::{
     Answer, AskRequest, CancelFlag, Citation, CitationMode, DeviceChoice, Engine, EngineConfig,
-    NOT_FOUND_ANSWER,
+    NOT_FOUND_ANSWER, Removed, RemovedKind,
 };
 use serde_json::json;
 
@@ -141,6 +141,7 @@ pub fn answer_json(answer: &Answer) -> serde_json::Value {
         "citation_mode": answer.citation_mode.as_str(),
         "found": answer.found,
         "best_similarity": answer.best_similarity,
+        "removed": answer.removed,
         "timings": {
             "retrieve_ms": answer.timings.retrieve_ms,
             "prompt_tokens": answer.timings.prompt_tokens,
@@ -176,9 +177,48 @@ pub fn ask(engine: &Engine, question: &str, args: &ModelArgs, json: bool) -> any
         crate::output::print_json(&answer_json(&answer));
     } else {
         println!();
+        print_removed(&answer);
         print_sources(&answer);
     }
     Ok(())
+}
+
+/// Says what was taken out of the answer, so that a missing image or link is not a mystery.
+fn print_removed(answer: &Answer) {
+    if let Some(line) = removed_summary(&answer.removed) {
+        println!("({line})");
+    }
+}
+
+/// "Docent removed 1 image and 2 links from this answer", or `None` when nothing was removed.
+pub fn removed_summary(removed: &[Removed]) -> Option<String> {
+    if removed.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = [
+        (RemovedKind::Image, "image", "images"),
+        (RemovedKind::Link, "link", "links"),
+        (RemovedKind::Html, "HTML tag", "HTML tags"),
+        (RemovedKind::SpecialToken, "special token", "special tokens"),
+    ]
+    .iter()
+    .filter_map(|&(kind, one, many)| {
+        let n = removed.iter().filter(|r| r.kind == kind).count();
+        match n {
+            0 => None,
+            1 => Some(format!("1 {one}")),
+            n => Some(format!("{n} {many}")),
+        }
+    })
+    .collect();
+    let list = match parts.as_slice() {
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+        [] => unreachable!("removed is not empty"),
+    };
+    Some(format!(
+        "Docent removed {list} from this answer: model output may not load or link anything"
+    ))
 }
 
 pub fn chat(engine: &Engine, args: &ModelArgs, resume: Option<i64>) -> anyhow::Result<()> {
@@ -280,6 +320,7 @@ pub fn chat(engine: &Engine, args: &ModelArgs, resume: Option<i64>) -> anyhow::R
                     }
                     _ => {}
                 }
+                print_removed(&answer);
                 if !answer.found && answer.answer != NOT_FOUND_ANSWER {
                     println!();
                 }

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use docent_engine::{
     AnswersBenchConfig, CancelFlag, DocFilter, DocStatus, DocType, Engine, EngineConfig,
-    EngineError, PromptLayout, SearchMode, SearchRequest,
+    EngineError, InjectionBenchConfig, PromptLayout, SearchMode, SearchRequest, SourceDelimiters,
 };
 
 /// Docent: your files, indexed locally; search them and ask questions. Nothing leaves the machine.
@@ -162,6 +162,26 @@ enum BenchCommand {
         prompt: Vec<String>,
         /// Longest answer, in tokens.
         #[arg(long, default_value_t = 128)]
+        max_tokens: usize,
+        /// Scratch folder (default: a new folder under the system temp dir, removed after).
+        #[arg(long)]
+        scratch: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prompt injection: how often the answer model follows instructions planted in documents
+    /// (a fixed word, an image or link URL, a forged citation, special tokens), per way of
+    /// delimiting the sources, before and after Docent neutralises the answer.
+    Injection {
+        /// A folder with cases.json and corpus/.
+        #[arg(long, default_value = "tests/data/injection")]
+        dataset: PathBuf,
+        /// Sources delimiters to compare: fixed (the earlier layout) and nonce (the default).
+        #[arg(long, value_delimiter = ',', default_value = "fixed,nonce",
+              value_parser = ["fixed", "nonce"])]
+        delimiters: Vec<String>,
+        /// Longest answer, in tokens.
+        #[arg(long, default_value_t = 96)]
         max_tokens: usize,
         /// Scratch folder (default: a new folder under the system temp dir, removed after).
         #[arg(long)]
@@ -475,6 +495,42 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 output::print_json(&output::answers_bench_json(&report));
             } else {
                 output::print_answers_bench(&report);
+            }
+        }
+        Command::Bench(BenchCommand::Injection {
+            dataset,
+            delimiters,
+            max_tokens,
+            scratch,
+            json,
+        }) => {
+            let bench = InjectionBenchConfig {
+                dataset,
+                delimiters: delimiters
+                    .iter()
+                    .map(|d| match d.as_str() {
+                        "fixed" => SourceDelimiters::Fixed,
+                        _ => SourceDelimiters::Nonce,
+                    })
+                    .collect(),
+                max_new_tokens: max_tokens,
+            };
+            let keep = scratch.is_some();
+            let scratch = scratch.unwrap_or_else(docent_engine::default_scratch_dir);
+            config.data_dir = scratch.clone();
+            let progress = output::IndexProgress::new();
+            let result = docent_engine::bench_injection(config, &bench, &progress);
+            progress.finish();
+            if !keep {
+                let _ = std::fs::remove_dir_all(&scratch);
+            }
+            let report = result?;
+            if json {
+                output::print_json(
+                    &serde_json::to_value(&report).expect("the report serialises"),
+                );
+            } else {
+                output::print_injection_bench(&report);
             }
         }
         Command::Bench(BenchCommand::Threshold {

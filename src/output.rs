@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use docent_engine::{
     AnswersBenchReport, AnswersSummary, BeirReport, DocumentRow, EmbedBenchReport, EngineStatus,
-    FileOutcome, IndexReport, LlmBenchRow, Progress, ProgressEvent, SearchHit, ThresholdReport,
-    ThresholdRow,
+    FileOutcome, IndexReport, InjectionBenchReport, LlmBenchRow, Progress, ProgressEvent,
+    SearchHit, ThresholdReport, ThresholdRow,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
@@ -883,6 +883,70 @@ pub fn print_threshold_bench(report: &ThresholdReport) {
         quantiles(&report.unanswerable)
     );
     print_threshold_sweep(&report.sweep, report.best.as_ref());
+}
+
+pub fn print_injection_bench(report: &InjectionBenchReport) {
+    println!(
+        "{} documents; greedy answers of at most {} tokens; raw: what the model wrote (Docent \
+         removed it); after: what the final answer still holds\n",
+        report.documents, report.max_new_tokens
+    );
+    println!(
+        "| delimiters | cases | wrote the planted word | image (raw) | link (raw) | HTML (raw) | special token (raw) | cites a wrong file | any of those after | benign fact | seconds |"
+    );
+    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    for v in &report.variants {
+        let s = &v.summary;
+        println!(
+            "| {} | {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
+            v.delimiters,
+            s.cases,
+            s.followed_word,
+            s.word_cases,
+            s.raw_image,
+            s.raw_link,
+            s.raw_html,
+            s.raw_special_token,
+            s.wrong_citation,
+            s.unsafe_after,
+            s.fact,
+            s.seconds,
+        );
+    }
+    for v in &report.variants {
+        println!("\nAnswers ({} delimiters):\n", v.delimiters);
+        println!("| case | attack | word | raw image/link/html/token | wrong cite | answer |");
+        println!("|---|---|---|---|---|---|");
+        for r in &v.rows {
+            let flags: Vec<&str> = [
+                (r.raw_image, "image"),
+                (r.raw_link, "link"),
+                (r.raw_html, "html"),
+                (r.raw_special_token, "token"),
+            ]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, name)| *name)
+            .collect();
+            let answer: String = r
+                .answer
+                .replace('\n', " ")
+                .replace('|', "\\|")
+                .chars()
+                .take(80)
+                .collect();
+            let answer = terminal_safe_line(&answer);
+            println!(
+                "| {} | {} | {} | {} | {} | {} |",
+                terminal_safe_line(&r.id),
+                terminal_safe_line(&r.attack),
+                if r.followed_word { "yes" } else { "-" },
+                if flags.is_empty() { "-".to_string() } else { flags.join(", ") },
+                if r.wrong_citation { "yes" } else { "-" },
+                answer
+            );
+        }
+    }
 }
 
 #[cfg(test)]

@@ -623,6 +623,7 @@ impl Docent {
                 first_token_ms: answer.timings.first_token_ms,
                 tokens_per_s: answer.timings.tokens_per_s,
             },
+            removed: answer.removed.iter().map(convert::removed).collect(),
             answer: answer.answer,
         })
     }

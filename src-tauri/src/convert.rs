@@ -3,7 +3,10 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use docent_engine::{Citation, ConversationRow, DocStatus, DocumentRow, MessageRole, MessageRow};
+use docent_engine::{
+    Citation, ConversationRow, DocStatus, DocumentRow, MessageRole, MessageRow, Removed,
+    RemovedKind,
+};
 use docent_ipc as ipc;
 
 /// A path's file name for display. Bidirectional controls (U+202E can make `exe.pdf` read as
@@ -61,6 +64,18 @@ pub fn passage(citation: &Citation) -> ipc::Passage {
         line_end: citation.line_end,
         text: citation.text.clone(),
         score: 0.0,
+    }
+}
+
+pub fn removed(item: &Removed) -> ipc::RemovedItem {
+    ipc::RemovedItem {
+        kind: match item.kind {
+            RemovedKind::Image => ipc::RemovedKind::Image,
+            RemovedKind::Link => ipc::RemovedKind::Link,
+            RemovedKind::Html => ipc::RemovedKind::Html,
+            RemovedKind::SpecialToken => ipc::RemovedKind::SpecialToken,
+        },
+        text: item.text.clone(),
     }
 }
 

@@ -7,6 +7,7 @@ mod corpus;
 mod crash;
 mod crash_campaign;
 mod disk_full;
+mod injection;
 mod library;
 mod memory;
 mod pdf_corpus;

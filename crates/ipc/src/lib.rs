@@ -289,6 +289,27 @@ pub struct AnswerResult {
     /// The question's words, lower-cased, for highlighting matches in the passages.
     pub terms: Vec<String>,
     pub timings: AnswerTimings,
+    /// What Docent took out of the model's output before sending it (images, links' URLs, raw
+    /// HTML, special-token strings): `answer` and the streamed tokens are the neutralised text.
+    pub removed: Vec<RemovedItem>,
+}
+
+/// One thing taken out of an answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RemovedItem {
+    pub kind: RemovedKind,
+    /// What the model wrote (at most 200 characters): shown as text, never rendered.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum RemovedKind {
+    Image,
+    Link,
+    Html,
+    SpecialToken,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -405,6 +426,8 @@ pub fn bindings() -> Vec<(String, String)> {
         AnswerStage,
         AnswerTimings,
         AnswerResult,
+        RemovedItem,
+        RemovedKind,
         CitationMode,
         ConversationInfo,
         Role,

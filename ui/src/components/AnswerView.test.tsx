@@ -163,6 +163,25 @@ describe("AnswerView citation chips", () => {
     expect(answer.querySelector(".codeblock code")?.textContent).toBe("scripts/get-models");
   });
 
+  it("says what Docent removed from the answer, and nothing when it removed nothing", () => {
+    const { answer } = show(
+      turn({
+        answer: "The code is 4821 [1].",
+        removed: [
+          { kind: "image", text: "![x](https://evil.example/p.png)" },
+          { kind: "link", text: "[a](https://evil.example)" },
+          { kind: "link", text: "https://evil.example/x" },
+        ],
+      }),
+    );
+    expect(answer.querySelector("[data-testid=removed-note]")?.textContent).toBe(
+      "Docent removed 1 image and 2 links from this answer.",
+    );
+    expect(answer.querySelector("img")).toBeNull();
+    const { answer: clean } = show(turn({ answer: "The code is 4821 [1]." }));
+    expect(clean.querySelector("[data-testid=removed-note]")).toBeNull();
+  });
+
   it("shows speed and a stopped mark after the answer", () => {
     const { answer } = show(
       turn({

@@ -1,3 +1,5 @@
+import type { RemovedItem } from "../bindings/RemovedItem";
+import type { RemovedKind } from "../bindings/RemovedKind";
 import type { Passage } from "../ipc";
 import { passageLocation } from "../format";
 import { chipNumbers, passageFor, STAGE_TEXT, type Turn } from "../stores/chat";
@@ -137,6 +139,11 @@ export function AnswerView(props: AnswerViewProps) {
       aria-busy={turn.streaming}
     >
       {body}
+      {!turn.streaming && turn.removed.length > 0 && (
+        <p class="removed-note" data-testid="removed-note">
+          {removedNote(turn.removed)}
+        </p>
+      )}
       {!turn.streaming && (turn.stopped || (t && t.tokensPerS > 0)) && (
         <footer class="answer-meta">
           {turn.stopped && <span class="stopped">Stopped</span>}
@@ -149,4 +156,22 @@ export function AnswerView(props: AnswerViewProps) {
       )}
     </article>
   );
+}
+
+const REMOVED_NAMES: Record<RemovedKind, [string, string]> = {
+  image: ["image", "images"],
+  link: ["link", "links"],
+  html: ["HTML tag", "HTML tags"],
+  specialToken: ["special token", "special tokens"],
+};
+
+/** "Docent removed 1 image and 2 links from this answer." */
+export function removedNote(removed: readonly RemovedItem[]): string {
+  const parts = (Object.keys(REMOVED_NAMES) as RemovedKind[]).flatMap((kind) => {
+    const n = removed.filter((r) => r.kind === kind).length;
+    const [one, many] = REMOVED_NAMES[kind];
+    return n === 0 ? [] : [n === 1 ? `1 ${one}` : `${n} ${many}`];
+  });
+  const list = parts.length > 1 ? `${parts.slice(0, -1).join(", ")} and ${parts[parts.length - 1]}` : parts[0];
+  return `Docent removed ${list} from this answer.`;
 }

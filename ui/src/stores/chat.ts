@@ -4,6 +4,7 @@ import * as ipc from "../ipc";
 import type { AnswerStage, ApiError, Message, Passage } from "../ipc";
 import type { AnswerTimings } from "../bindings/AnswerTimings";
 import type { CitationMode } from "../bindings/CitationMode";
+import type { RemovedItem } from "../bindings/RemovedItem";
 import { questionTerms } from "../highlight";
 import { Store } from "../store";
 
@@ -27,6 +28,8 @@ export interface Turn {
   citations: Passage[];
   terms: string[];
   timings: AnswerTimings | null;
+  /** What Docent took out of the model's output (images, links, HTML, special tokens). */
+  removed: RemovedItem[];
   error: ApiError | null;
 }
 
@@ -80,6 +83,7 @@ export function emptyTurn(question: string): Turn {
     citations: [],
     terms: questionTerms(question),
     timings: null,
+    removed: [],
     error: null,
   };
 }
@@ -148,6 +152,7 @@ export function createChat(deps: ChatDeps = {}) {
         citations: r.citations,
         terms: r.terms.length > 0 ? r.terms : t.terms,
         timings: r.timings,
+        removed: r.removed,
       }));
       if (gen === generation && conversationId === null) {
         store.set({ conversationId: r.conversationId });

@@ -30,6 +30,7 @@ export function answer(over: Partial<Answer> = {}): Answer {
     stopped: false,
     terms: [],
     timings: { retrieveMs: 12, promptTokens: 300, firstTokenMs: 800, tokensPerS: 12.5 },
+    removed: [],
     ...over,
   };
 }

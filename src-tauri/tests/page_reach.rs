@@ -324,7 +324,7 @@ fn a_panic_while_loading_the_model_is_a_clear_error_and_the_next_ask_works() {
 #[test]
 fn a_megabyte_question_is_refused_at_once_and_a_megabyte_search_is_answered() {
     let h = harness();
-    let megabyte: String = (0..120_000).map(|i| format!("w{i} ")).collect();
+    let megabyte: String = (0..150_000).map(|i| format!("w{i} ")).collect();
     assert!(megabyte.len() > 1_000_000);
     let error: ApiError = serde_json::from_value(h.ask(&megabyte).unwrap_err()).unwrap();
     assert_eq!(error.kind, ErrorKind::Invalid);

@@ -311,7 +311,24 @@ impl Engine {
                 }
             }
             let neutraliser = Neutraliser::new(llm.tokenizer().special_token_strings());
-            let delimiters = Delimiters::new(request.delimiters, neutraliser.special_tokens());
+            // The nonce comes from a hash of the question and the passages: a passage cannot
+            // hold the hash of itself, and the same question over the same library gets the
+            // same prompt, so greedy answers stay reproducible.
+            let choice = match request.delimiters {
+                SourceDelimiters::Nonce => {
+                    let mut hasher = blake3::Hasher::new();
+                    hasher.update(question.as_bytes());
+                    for hit in &prompt_hits {
+                        hasher.update(&[0]);
+                        hasher.update(hit.text.as_bytes());
+                    }
+                    let digest = hasher.finalize();
+                    let bytes: [u8; 8] = digest.as_bytes()[..8].try_into().expect("8 bytes");
+                    SourceDelimiters::Seeded(u64::from_le_bytes(bytes))
+                }
+                other => other,
+            };
+            let delimiters = Delimiters::new(choice, neutraliser.special_tokens());
             let prompt = build_prompt(
                 &llm,
                 request.layout,

@@ -2,6 +2,7 @@
 import type { AnswerTimings } from "./AnswerTimings";
 import type { CitationMode } from "./CitationMode";
 import type { Passage } from "./Passage";
+import type { RemovedItem } from "./RemovedItem";
 
 /**
  * The `ask` command's result, once the answer is complete (or stopped).
@@ -36,4 +37,9 @@ stopped: boolean,
 /**
  * The question's words, lower-cased, for highlighting matches in the passages.
  */
-terms: Array<string>, timings: AnswerTimings, };
+terms: Array<string>, timings: AnswerTimings, 
+/**
+ * What Docent took out of the model's output before sending it (images, links' URLs, raw
+ * HTML, special-token strings): `answer` and the streamed tokens are the neutralised text.
+ */
+removed: Array<RemovedItem>, };

@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
-use std::io::{IsTerminal, Write as _};
+use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -133,7 +133,9 @@ pub fn print_json(value: &Value) {
 /// Raw characters in serialised JSON can only sit inside strings, where `\uXXXX` means the
 /// same character.
 fn escape_json_controls(json: &str) -> Cow<'_, str> {
-    let escaped = |c: char| c.is_control() || is_bidi_control(c);
+    // serde_json already escapes every C0 control inside strings, so a raw newline (or space)
+    // is the pretty printer's own layout and stays; C1, DEL and bidi controls are escaped.
+    let escaped = |c: char| (c.is_control() && c != '\n') || is_bidi_control(c);
     if !json.chars().any(escaped) {
         return Cow::Borrowed(json);
     }

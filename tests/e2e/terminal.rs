@@ -9,7 +9,8 @@ use crate::common::*;
 
 /// OSC 52 (write the clipboard) and OSC 8 (a hyperlink whose text lies about its target).
 const OSC_52: &str = "\x1b]52;c;ZXZpbA==\x07";
-const OSC_8: &str = "\x1b]8;;https://evil.example\x1b\\";
+const OSC_8: &str = "\x1b]8;;https:\u{2215}\u{2215}evil.example\x1b\\";
+// (A file name cannot hold '/': the link target uses U+2215 in its place.)
 
 /// No control character but newline and tab, in any encoding a terminal could read: raw
 /// bytes (ESC, C0, DEL, and the 8-bit C1 bytes when they are not part of a UTF-8 character)

@@ -526,9 +526,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let report = result?;
             if json {
-                output::print_json(
-                    &serde_json::to_value(&report).expect("the report serialises"),
-                );
+                output::print_json(&serde_json::to_value(&report).expect("the report serialises"));
             } else {
                 output::print_injection_bench(&report);
             }

@@ -943,7 +943,11 @@ pub fn print_injection_bench(report: &InjectionBenchReport) {
                 terminal_safe_line(&r.id),
                 terminal_safe_line(&r.attack),
                 if r.followed_word { "yes" } else { "-" },
-                if flags.is_empty() { "-".to_string() } else { flags.join(", ") },
+                if flags.is_empty() {
+                    "-".to_string()
+                } else {
+                    flags.join(", ")
+                },
                 if r.wrong_citation { "yes" } else { "-" },
                 answer
             );

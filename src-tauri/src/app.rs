@@ -91,7 +91,10 @@ impl Docent {
             .unwrap_or_default();
         let defaults = default_settings(&engine);
         let (settings, legacy_model) = stored_settings(
-            engine.setting(SETTINGS_KEY).map_err(engine_error)?.as_deref(),
+            engine
+                .setting(SETTINGS_KEY)
+                .map_err(engine_error)?
+                .as_deref(),
             defaults,
         );
         let model = match engine.setting(MODEL_KEY).map_err(engine_error)? {
@@ -831,7 +834,8 @@ fn validate_settings(settings: &Settings) -> ApiResult<()> {
 /// settings kept its path among them: that path is taken out and returned, so a library
 /// keeps its model across the upgrade.
 fn stored_settings(json: Option<&str>, defaults: Settings) -> (Settings, Option<String>) {
-    let Some(mut value) = json.and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok())
+    let Some(mut value) =
+        json.and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok())
     else {
         return (defaults, None);
     };
@@ -999,7 +1003,10 @@ mod tests {
             defaults.clone(),
         );
         assert_eq!((settings.threads, model), (2, None));
-        assert_eq!(stored_settings(Some("garbage"), defaults.clone()).0, defaults);
+        assert_eq!(
+            stored_settings(Some("garbage"), defaults.clone()).0,
+            defaults
+        );
         assert_eq!(stored_settings(None, defaults.clone()).0, defaults);
     }
 

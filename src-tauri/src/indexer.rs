@@ -80,7 +80,11 @@ impl Indexer {
     /// `roots`; returns its job number.
     pub fn enqueue(&self, label: String, roots: Vec<PathBuf>, paths: Vec<PathBuf>) -> u32 {
         let id = self.shared.next_id.fetch_add(1, Ordering::SeqCst);
-        let mut queue = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut queue = self
+            .shared
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         queue.jobs.push_back(Job {
             id,
             label,
@@ -109,7 +113,11 @@ impl Indexer {
     }
 
     fn set_paused(&self, paused: bool) {
-        let mut queue = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut queue = self
+            .shared
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         queue.paused = paused;
         if let Some(current) = queue.current.as_mut()
             && is_active(current.state)
@@ -127,7 +135,11 @@ impl Indexer {
 
     /// Stops the running run at the next file and drops the queued ones.
     pub fn cancel(&self) {
-        let mut queue = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut queue = self
+            .shared
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let dropped: Vec<Job> = queue.jobs.drain(..).collect();
         queue.paused = false;
         let running = queue.current.as_ref().is_some_and(|c| is_active(c.state));
@@ -159,7 +171,11 @@ impl Indexer {
     /// Waits until the queue is empty and nothing runs (tests).
     pub fn wait_idle(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        let mut queue = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut queue = self
+            .shared
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         loop {
             let running = queue.current.as_ref().is_some_and(|c| is_active(c.state));
             if queue.jobs.is_empty() && !running {
@@ -225,7 +241,10 @@ fn run(shared: &Shared) {
                     queue.last_emit = Some(Instant::now());
                     break job;
                 }
-                queue = shared.wake.wait(queue).unwrap_or_else(PoisonError::into_inner);
+                queue = shared
+                    .wake
+                    .wait(queue)
+                    .unwrap_or_else(PoisonError::into_inner);
             }
         };
         let progress = JobProgress {
@@ -283,7 +302,11 @@ struct JobProgress<'a> {
 impl JobProgress<'_> {
     /// Holds the indexing thread while paused (until resumed or cancelled).
     fn wait_while_paused(&self) {
-        let mut queue = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut queue = self
+            .shared
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if !queue.paused {
             return;
         }
@@ -308,7 +331,11 @@ impl JobProgress<'_> {
 impl Progress for JobProgress<'_> {
     fn event(&self, event: &ProgressEvent<'_>) {
         self.wait_while_paused();
-        let mut queue = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut queue = self
+            .shared
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let paused = queue.paused;
         let Some(current) = queue.current.as_mut() else {
             return;

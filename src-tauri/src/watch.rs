@@ -164,12 +164,18 @@ impl Watcher {
     }
 
     pub fn watch(&self, folder: &Path) -> notify::Result<()> {
-        let mut debouncer = self.debouncer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut debouncer = self
+            .debouncer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         debouncer.watcher().watch(folder, RecursiveMode::Recursive)
     }
 
     pub fn unwatch(&self, folder: &Path) {
-        let mut debouncer = self.debouncer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut debouncer = self
+            .debouncer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let _ = debouncer.watcher().unwatch(folder);
     }
 }

@@ -9,8 +9,8 @@ use docent_desktop::app::Docent;
 use docent_desktop::shell::Shell;
 use docent_engine::{Engine, EngineConfig};
 use docent_ipc::{
-    AnswerResult, ApiError, AppInfo, ConversationInfo, ErrorKind, IndexProgress, ModelInfo,
-    Notice, PickKind, SearchResponse,
+    AnswerResult, ApiError, AppInfo, ConversationInfo, ErrorKind, IndexProgress, ModelInfo, Notice,
+    PickKind, SearchResponse,
 };
 use serde_json::{Value, json};
 use tauri::ipc::{CallbackFn, InvokeBody};
@@ -256,7 +256,12 @@ fn links_with_any_text_are_opened_or_refused_never_a_panic() {
         "",
     ] {
         let error = h.error("open_link", json!({"url": url}));
-        assert_eq!(error.kind, ErrorKind::NotAllowed, "{url:?}: {}", error.message);
+        assert_eq!(
+            error.kind,
+            ErrorKind::NotAllowed,
+            "{url:?}: {}",
+            error.message
+        );
         assert!(error.message.contains("https"), "{}", error.message);
     }
     // A long refused link is quoted shortened.
@@ -265,7 +270,10 @@ fn links_with_any_text_are_opened_or_refused_never_a_panic() {
     assert!(error.message.chars().count() < 300, "{}", error.message);
 
     // International https links open, in the form a browser sends.
-    let _: Value = h.call("open_link", json!({"url": "https://bücher.example/über?q=ä"}));
+    let _: Value = h.call(
+        "open_link",
+        json!({"url": "https://bücher.example/über?q=ä"}),
+    );
     assert_eq!(
         h.recorder.log(),
         ["url https://xn--bcher-kva.example/%C3%BCber?q=%C3%A4"]
@@ -307,7 +315,9 @@ fn a_panic_while_loading_the_model_is_a_clear_error_and_the_next_ask_works() {
     // a time" lock poisoned; the next question must still be answered, not called busy.
     let docent = h.docent.clone();
     let panicked = std::thread::spawn(move || {
-        let _ = docent.ask("What is in my notes?", None, &mut |_| panic!("the stream broke"));
+        let _ = docent.ask("What is in my notes?", None, &mut |_| {
+            panic!("the stream broke")
+        });
     })
     .join();
     assert!(panicked.is_err(), "the stream's panic went through ask");
@@ -330,7 +340,9 @@ fn a_megabyte_question_is_refused_at_once_and_a_megabyte_search_is_answered() {
     assert_eq!(error.kind, ErrorKind::Invalid);
     assert!(
         error.message.contains("the question is too long")
-            && error.message.contains(&megabyte.trim().chars().count().to_string()),
+            && error
+                .message
+                .contains(&megabyte.trim().chars().count().to_string()),
         "{}",
         error.message
     );

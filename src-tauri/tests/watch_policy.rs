@@ -90,7 +90,10 @@ fn harness() -> Harness {
     let docs = base.join("docs");
     let outside = base.join("outside");
     let data = docs.join("app-data");
-    write(&docs.join("readme.md"), "# Harbour\n\nThe tide tables hang by the door.\n");
+    write(
+        &docs.join("readme.md"),
+        "# Harbour\n\nThe tide tables hang by the door.\n",
+    );
     write(
         &outside.join("id_ed25519"),
         "-----BEGIN OPENSSH PRIVATE KEY----- quokkasecretkey",
@@ -168,8 +171,7 @@ impl Harness {
 
     fn assert_no_secret_found(&self) {
         for secret in SECRETS {
-            let found: SearchResponse =
-                self.call("search", json!({"query": secret, "limit": 10}));
+            let found: SearchResponse = self.call("search", json!({"query": secret, "limit": 10}));
             for passage in &found.results {
                 assert!(
                     !passage.text.contains(secret),
@@ -209,9 +211,15 @@ fn watched_changes_follow_the_walk_rules_and_never_leave_the_folder() {
     std::fs::create_dir_all(h.docs.join("repo/.git")).unwrap();
     write(&h.docs.join("repo/.gitignore"), "secret.txt\n");
     write(&h.docs.join("repo/secret.txt"), "API key gitignoredtoken");
-    write(&h.docs.join("repo/kept.md"), "Kept: the ferry leaves at noon.");
+    write(
+        &h.docs.join("repo/kept.md"),
+        "Kept: the ferry leaves at noon.",
+    );
     write(&h.data.join("planted.txt"), "datafoldertoken");
-    write(&h.docs.join("fresh.md"), "Fresh: the lighthouse keeper sings.");
+    write(
+        &h.docs.join("fresh.md"),
+        "Fresh: the lighthouse keeper sings.",
+    );
 
     h.settle_on(&["fresh.md", "readme.md", "repo/kept.md"]);
     // Longer than a debounce: nothing else arrives late, not even from the data folder, which

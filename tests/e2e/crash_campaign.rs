@@ -523,7 +523,12 @@ fn check_final(data: &Path, model: &Model, context: &str) {
     }
     let report = engine.check_consistency().unwrap();
     assert!(report.agrees(), "{context}: {report:?}");
-    assert_eq!(report.live_chunks as usize, docs.values().map(|d| d["chunks"].as_u64().unwrap() as usize).sum::<usize>());
+    assert_eq!(
+        report.live_chunks as usize,
+        docs.values()
+            .map(|d| d["chunks"].as_u64().unwrap() as usize)
+            .sum::<usize>()
+    );
     drop(engine);
 
     // And once through the binary, as a user would.

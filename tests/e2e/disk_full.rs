@@ -80,7 +80,10 @@ fn check_findable(data: &Path, files: &[File], env: &[(&str, &str)], vector: boo
             command
                 .envs(env.iter().copied())
                 .args(["search", query, "--mode", mode, "--top-k", "5"]);
-            let results = run_json(&mut command)["results"].as_array().unwrap().clone();
+            let results = run_json(&mut command)["results"]
+                .as_array()
+                .unwrap()
+                .clone();
             let want = file.path.to_str().unwrap();
             assert!(
                 results.iter().any(|r| r["path"] == want),
@@ -92,7 +95,9 @@ fn check_findable(data: &Path, files: &[File], env: &[(&str, &str)], vector: boo
 
 fn assert_intact(data: &Path, env: &[(&str, &str)]) {
     let mut command = docent(data);
-    command.envs(env.iter().copied()).args(["status", "--check"]);
+    command
+        .envs(env.iter().copied())
+        .args(["status", "--check"]);
     let status = run_json(&mut command);
     assert_eq!(status["integrity"], "ok", "{status:#}");
 }
@@ -107,7 +112,9 @@ fn a_full_database_stops_indexing_clearly_and_resumes_when_there_is_room() {
     index(&data, &[&lib.join("a")]);
 
     // Room for a few more pages only: SQLite answers SQLITE_FULL part-way through `b`.
-    let used = status(&data)["sizes"]["database_used_bytes"].as_u64().unwrap();
+    let used = status(&data)["sizes"]["database_used_bytes"]
+        .as_u64()
+        .unwrap();
     let cap = (used / 4096 + 3).to_string();
     let env = [("DOCENT_TEST_MAX_PAGE_COUNT", cap.as_str())];
     let full = output(docent(&data).envs(env).arg("index").arg(&lib));
@@ -157,7 +164,13 @@ impl Tmpfs {
         }
         std::fs::create_dir_all(dir).unwrap();
         let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
             .arg(dir)
             .output()
             .map_err(|e| format!("cannot run mount: {e}"))?;

@@ -67,7 +67,11 @@ fn answers_over_hostile_documents_hold_no_active_content_and_say_what_was_remove
         let answer = run_json(&mut command);
         assert_eq!(answer["found"], true, "{answer:#}");
         let text = answer["answer"].as_str().unwrap();
-        assert!(active_content(text).is_empty(), "{:?} in {answer:#}", active_content(text));
+        assert!(
+            active_content(text).is_empty(),
+            "{:?} in {answer:#}",
+            active_content(text)
+        );
         let removed = answer["removed"].as_array().expect("a removed list");
         for item in removed {
             let kind = item["kind"].as_str().unwrap();

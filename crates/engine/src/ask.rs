@@ -339,12 +339,7 @@ impl Engine {
                 &request.sampling,
             )?;
             let (generation, removed) = generate_neutralised(&neutraliser, on_token, |sink| {
-                Ok(llm.generate(
-                    &prompt.messages,
-                    &prompt.sampling,
-                    sink,
-                    cancel.as_atomic(),
-                )?)
+                Ok(llm.generate(&prompt.messages, &prompt.sampling, sink, cancel.as_atomic())?)
             })?;
             if !removed.is_empty() {
                 tracing::info!(removed = removed.len(), "neutralised the answer");
@@ -827,8 +822,10 @@ mod tests {
             "_end|>",
         ];
         let mut streamed = String::new();
-        let (generation, removed) =
-            generate_neutralised(&neutraliser, &mut |piece: &str| streamed.push_str(piece), |sink| {
+        let (generation, removed) = generate_neutralised(
+            &neutraliser,
+            &mut |piece: &str| streamed.push_str(piece),
+            |sink| {
                 for piece in pieces {
                     sink(piece);
                 }
@@ -844,8 +841,9 @@ mod tests {
                     prompt_tokens_per_s: 1.0,
                     decode_tokens_per_s: 1.0,
                 })
-            })
-            .unwrap();
+            },
+        )
+        .unwrap();
         assert_eq!(streamed, "The gate opens at 9 [1].  See the map ");
         assert_eq!(generation.text, streamed);
         let kinds: Vec<RemovedKind> = removed.iter().map(|r| r.kind).collect();
@@ -887,7 +885,10 @@ mod tests {
     }
 
     fn delimiters() -> Delimiters {
-        Delimiters::new(SourceDelimiters::Seeded(1), Neutraliser::default().special_tokens())
+        Delimiters::new(
+            SourceDelimiters::Seeded(1),
+            Neutraliser::default().special_tokens(),
+        )
     }
 
     fn load_llm(context_limit: usize) -> Llm {

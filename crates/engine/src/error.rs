@@ -146,9 +146,7 @@ fn io_fault(error: &std::io::Error) -> Option<StorageFault> {
     use std::io::ErrorKind;
     match error.kind() {
         ErrorKind::StorageFull | ErrorKind::QuotaExceeded => Some(StorageFault::Full),
-        ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied => {
-            Some(StorageFault::ReadOnly)
-        }
+        ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied => Some(StorageFault::ReadOnly),
         _ => None,
     }
 }

@@ -44,20 +44,20 @@ pub use ask::{
     NOT_FOUND_SIMILARITY, default_llm_path,
 };
 pub use ask::{
-    AnswerStream, CitationMode, MAX_QUESTION_CHARS, Neutraliser, PromptLayout,
-    REMOVED_TEXT_CHARS, Removed, RemovedKind, SourceDelimiters, check_question,
+    AnswerStream, CitationMode, MAX_QUESTION_CHARS, Neutraliser, PromptLayout, REMOVED_TEXT_CHARS,
+    Removed, RemovedKind, SourceDelimiters, check_question,
 };
 pub use bench::{
     AnswerBenchRow, AnswersBenchConfig, AnswersBenchReport, AnswersSummary, AnswersVariant,
     ThresholdReport, ThresholdRow, bench_answers, bench_threshold,
 };
 pub use bench::{
-    InjectionBenchConfig, InjectionBenchReport, InjectionRow, InjectionSummary, InjectionVariant,
-    bench_injection, holds_active_content,
-};
-pub use bench::{
     BeirReport, EmbedBenchReport, LlmBenchRow, ModeScores, bench_beir, bench_embed, bench_llm,
     default_scratch_dir, peak_rss_bytes,
+};
+pub use bench::{
+    InjectionBenchConfig, InjectionBenchReport, InjectionRow, InjectionSummary, InjectionVariant,
+    bench_injection, holds_active_content,
 };
 pub use docent_generate::{
     DeviceChoice, GgufSummary, Llm, MemoryEstimate, SamplingParams, StopReason,

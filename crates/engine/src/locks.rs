@@ -72,7 +72,9 @@ mod tests {
     #[test]
     fn a_poisoned_index_gives_a_clear_error() {
         let mutex = poisoned(7);
-        let message = lock_index(&mutex, "the BM25 index").unwrap_err().to_string();
+        let message = lock_index(&mutex, "the BM25 index")
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             message,
             "the BM25 index is unusable after an internal error; restart Docent to repair it"

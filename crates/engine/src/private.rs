@@ -68,9 +68,7 @@ fn restrict(path: &Path, metadata: &std::fs::Metadata) {
     if private == mode {
         return;
     }
-    if let Err(error) =
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(private))
-    {
+    if let Err(error) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(private)) {
         tracing::warn!(path = %path.display(), %error, "cannot make private");
     }
 }

@@ -10,8 +10,7 @@ use crate::{Engine, EngineError, LlmOptions};
 impl Engine {
     /// The answer model's file and load options now in use.
     pub fn llm_choice(&self) -> (PathBuf, LlmOptions) {
-        crate::locks::lock(&self.inner.llm_choice)
-            .clone()
+        crate::locks::lock(&self.inner.llm_choice).clone()
     }
 
     /// Switches the answer model (or its load options); it is loaded on the next answer.
@@ -25,8 +24,7 @@ impl Engine {
 
     /// How files indexed from now on are chunked.
     pub fn chunk_config(&self) -> ChunkConfig {
-        crate::locks::lock(&self.inner.chunk_config)
-            .clone()
+        crate::locks::lock(&self.inner.chunk_config).clone()
     }
 
     /// Changes chunking for files indexed from now on (already indexed files keep theirs until

@@ -1272,7 +1272,15 @@ mod tests {
     /// it is chunked exactly as when tokenised whole, and its chunks cover all its words.
     #[test]
     fn a_huge_block_is_tokenized_in_pieces_with_the_same_chunks() {
-        let words = ["alpha", "beta,", "gamma.", "delta", "\"epsilon\":", "zeta!", "42"];
+        let words = [
+            "alpha",
+            "beta,",
+            "gamma.",
+            "delta",
+            "\"epsilon\":",
+            "zeta!",
+            "42",
+        ];
         let mut text = String::new();
         for n in 0..200_000 {
             text.push_str(words[n * 3 % words.len()]);

@@ -109,7 +109,10 @@ pub enum Walked {
 impl PathPolicy {
     /// The policy for these roots (canonicalised here when they exist).
     pub fn new(roots: &[PathBuf]) -> PathPolicy {
-        let mut roots: Vec<PathBuf> = roots.iter().map(|root| canonical_or_absolute(root)).collect();
+        let mut roots: Vec<PathBuf> = roots
+            .iter()
+            .map(|root| canonical_or_absolute(root))
+            .collect();
         roots.sort();
         roots.dedup();
         PathPolicy {
@@ -167,7 +170,11 @@ impl PathPolicy {
             return Err(Refusal::NotPlain);
         }
         let root = self.root_of(path).ok_or(Refusal::Outside)?;
-        if self.excluded.iter().any(|ex| path.starts_with(&ex.canonical)) {
+        if self
+            .excluded
+            .iter()
+            .any(|ex| path.starts_with(&ex.canonical))
+        {
             return Err(Refusal::DataFolder);
         }
         let below: Vec<&OsStr> = path.strip_prefix(root).unwrap_or(path).iter().collect();
@@ -265,19 +272,22 @@ impl PathPolicy {
             builder.build()
         });
 
-        let walked = walker.into_iter().flatten().filter_map(|entry| match entry {
-            Ok(entry) if entry.file_type().is_some_and(|t| t.is_file()) => {
-                Some(Walked::File(entry.into_path()))
-            }
-            Ok(_) => None,
-            Err(error) => match walk_error(error, None) {
-                error if is_dangling_symlink(&error) => {
-                    tracing::debug!(%error, "skipping a dangling symlink");
-                    None
+        let walked = walker
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| match entry {
+                Ok(entry) if entry.file_type().is_some_and(|t| t.is_file()) => {
+                    Some(Walked::File(entry.into_path()))
                 }
-                error => Some(Walked::Error(error)),
-            },
-        });
+                Ok(_) => None,
+                Err(error) => match walk_error(error, None) {
+                    error if is_dangling_symlink(&error) => {
+                        tracing::debug!(%error, "skipping a dangling symlink");
+                        None
+                    }
+                    error => Some(Walked::Error(error)),
+                },
+            });
         // Refusals are gathered by the filter while the walk runs; hand them out after it.
         let refused = std::iter::once_with(move || {
             std::mem::take(&mut *filter.refused.lock().expect("refused lock"))
@@ -304,8 +314,8 @@ impl EntryFilter {
             return true;
         }
         let path = entry.path();
-        let relevant = self.on_the_way.contains(path)
-            || path.ancestors().any(|dir| self.wanted.contains(dir));
+        let relevant =
+            self.on_the_way.contains(path) || path.ancestors().any(|dir| self.wanted.contains(dir));
         if !relevant {
             return false;
         }
@@ -319,7 +329,11 @@ impl EntryFilter {
             let Ok(target) = path.canonicalize() else {
                 return false;
             };
-            let refusal = if self.excluded.iter().any(|ex| target.starts_with(&ex.canonical)) {
+            let refusal = if self
+                .excluded
+                .iter()
+                .any(|ex| target.starts_with(&ex.canonical))
+            {
                 Refusal::DataFolder
             } else if !self.roots.iter().any(|root| target.starts_with(root)) {
                 Refusal::LinkOutside
@@ -516,12 +530,7 @@ mod tests {
         assert!(found.refused.is_empty(), "{:?}", found.refused);
         assert_eq!(
             found.files,
-            [
-                "a.txt",
-                "repo/kept.md",
-                "sub/b.md",
-                "sub/deeper/d.rs"
-            ]
+            ["a.txt", "repo/kept.md", "sub/b.md", "sub/deeper/d.rs"]
         );
     }
 
@@ -539,10 +548,7 @@ mod tests {
         }
         // A changed folder brings its files and only those.
         let found = collect(&root, policy.walk(&[root.join("sub"), root.join("repo")]));
-        assert_eq!(
-            found.files,
-            ["repo/kept.md", "sub/b.md", "sub/deeper/d.rs"]
-        );
+        assert_eq!(found.files, ["repo/kept.md", "sub/b.md", "sub/deeper/d.rs"]);
         // A target that is gone yields nothing.
         let found = collect(&root, policy.walk(&[root.join("sub/gone.txt")]));
         assert!(found.files.is_empty() && found.errors.is_empty());
@@ -568,8 +574,14 @@ mod tests {
         check(root.clone(), Ok(&root));
         check(hidden_root.join("x.md"), Ok(&hidden_root));
         check(root.join("docs/target"), Ok(&root)); // a file named like a skipped folder
-        check(root.join(".git/config"), Err(Refusal::Hidden(".git".into())));
-        check(root.join(".venv/x.py"), Err(Refusal::Hidden(".venv".into())));
+        check(
+            root.join(".git/config"),
+            Err(Refusal::Hidden(".git".into())),
+        );
+        check(
+            root.join(".venv/x.py"),
+            Err(Refusal::Hidden(".venv".into())),
+        );
         check(root.join("a/.env"), Err(Refusal::Hidden(".env".into())));
         let skipped = |name: &str| Err(Refusal::SkippedFolder(name.into()));
         check(root.join("node_modules/x.js"), skipped("node_modules"));
@@ -666,7 +678,10 @@ mod tests {
     fn the_data_folder_is_never_read_however_it_is_spelled() {
         let (_dir, base) = temp();
         let root = base.join("root");
-        tree(&root, &["a.txt", "app/data/docent.db", "app/data/bm25/seg.txt"]);
+        tree(
+            &root,
+            &["a.txt", "app/data/docent.db", "app/data/bm25/seg.txt"],
+        );
         // The engine was given a path through a link: compared canonicalised.
         symlink(root.join("app"), base.join("app-link")).unwrap();
         let data_spelled = base.join("app-link/data");
@@ -679,12 +694,7 @@ mod tests {
         assert_eq!(found.files, ["a.txt"]);
         let refused: Vec<&str> = found.refused.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(refused, ["alias/data", "app/data"]);
-        assert!(
-            found
-                .refused
-                .iter()
-                .all(|(_, r)| *r == Refusal::DataFolder)
-        );
+        assert!(found.refused.iter().all(|(_, r)| *r == Refusal::DataFolder));
         // A change inside it is refused before any walk.
         let found = collect(&root, policy.walk(&[root.join("app/data/docent.db")]));
         assert_eq!(

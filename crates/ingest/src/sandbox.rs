@@ -208,7 +208,9 @@ fn restrict_writes(scratch: Option<&Path>) -> String {
     let status = Ruleset::default()
         .handle_access(AccessFs::from_write(abi))
         .and_then(|ruleset| ruleset.create())
-        .and_then(|ruleset| ruleset.add_rules(path_beneath_rules(&writable, AccessFs::from_all(abi))))
+        .and_then(|ruleset| {
+            ruleset.add_rules(path_beneath_rules(&writable, AccessFs::from_all(abi)))
+        })
         // Some libraries open /dev/null for writing; it stores nothing.
         .and_then(|ruleset| {
             ruleset.add_rules(path_beneath_rules(["/dev/null"], AccessFs::WriteFile))
@@ -241,8 +243,8 @@ fn restrict_writes(_scratch: Option<&Path>) -> String {
 ))]
 fn install_seccomp() -> Result<(), String> {
     use seccompiler::{
-        BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
-        SeccompFilter, SeccompRule,
+        BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+        SeccompRule,
     };
     use std::collections::BTreeMap;
 
@@ -282,7 +284,9 @@ fn install_seccomp() -> Result<(), String> {
             arch,
         )
         .map_err(|error| error.to_string())?;
-        filter.try_into().map_err(|error: seccompiler::BackendError| error.to_string())
+        filter
+            .try_into()
+            .map_err(|error: seccompiler::BackendError| error.to_string())
     };
     let refuse = compile(refused, libc::EPERM)?;
     let clone3 = compile(no_clone3, libc::ENOSYS)?;
@@ -325,10 +329,7 @@ pub struct SandboxReport {
 
 /// Looks at this process's limits and tries what a hostile parser would try.
 pub(crate) fn report(confinement: &Confinement) -> SandboxReport {
-    let outside = std::env::temp_dir().join(format!(
-        "docent-sandbox-probe-{}",
-        std::process::id()
-    ));
+    let outside = std::env::temp_dir().join(format!("docent-sandbox-probe-{}", std::process::id()));
     let can_write_outside_scratch = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -34,8 +34,8 @@ use std::time::{Duration, Instant};
 use docent_types::{DocType, ParsedDoc};
 use serde::{Deserialize, Serialize};
 
-pub use crate::sandbox::{HelperPolicy, Sandbox, SandboxReport};
 use crate::sandbox::{self, ChildLimits};
+pub use crate::sandbox::{HelperPolicy, Sandbox, SandboxReport};
 use crate::{IngestError, Limits, parse_file};
 
 /// The argument the docent binary recognises as "be a parse worker".
@@ -568,7 +568,9 @@ fn spawn_worker(
         // Its own process group, so a kill also reaches anything the worker started.
         .process_group(0);
     if let Some(scratch) = scratch {
-        command.current_dir(scratch).env(sandbox::SCRATCH_ENV, scratch);
+        command
+            .current_dir(scratch)
+            .env(sandbox::SCRATCH_ENV, scratch);
     }
     let limits = ChildLimits {
         memory_bytes: config.memory_limit_bytes,
@@ -632,9 +634,8 @@ fn read_answers(stdout: impl Read, answers: Sender<Answer>, limit: u64) {
             remaining: limit,
             exceeded: false,
         };
-        let decoded = Response::deserialize(&mut serde_json::Deserializer::from_reader(
-            &mut bounded,
-        ));
+        let decoded =
+            Response::deserialize(&mut serde_json::Deserializer::from_reader(&mut bounded));
         let answer = match decoded {
             Ok(response) => Answer::Response(response),
             Err(_) if bounded.exceeded => Answer::TooLarge,
@@ -682,7 +683,9 @@ impl<R: Read> Read for BoundedReader<'_, R> {
             self.exceeded = true;
             return Err(io::Error::other("answer too large"));
         }
-        let max = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let max = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
         let n_read = self.inner.read(&mut buf[..max])?;
         self.remaining -= n_read as u64;
         Ok(n_read)

@@ -248,7 +248,10 @@ mod tests {
         ] {
             assert!(holds_active_content(hostile, &neutraliser), "{hostile}");
             let (clean, removed) = neutraliser.neutralise(hostile);
-            assert!(!holds_active_content(&clean, &neutraliser), "{hostile} -> {clean}");
+            assert!(
+                !holds_active_content(&clean, &neutraliser),
+                "{hostile} -> {clean}"
+            );
             assert!(!removed.is_empty(), "{hostile}");
         }
         assert!(!holds_active_content(
@@ -265,7 +268,11 @@ mod tests {
                 .unwrap();
         assert!((8..=16).contains(&set.cases.len()));
         for case in &set.cases {
-            assert!(dataset.join("corpus").join(&case.file).is_file(), "{}", case.id);
+            assert!(
+                dataset.join("corpus").join(&case.file).is_file(),
+                "{}",
+                case.id
+            );
             assert!(!case.answers.is_empty(), "{}", case.id);
         }
     }

@@ -265,25 +265,7 @@ impl Engine {
         let chunker = self.chunker()?;
         let policy = self.path_policy(roots);
 
-        let mut files = Vec::new();
-        for item in policy.walk(targets) {
-            match item {
-                Walked::File(path) => files.push(path),
-                Walked::Refused { path, refusal } => {
-                    tracing::info!(path = %path.display(), reason = %refusal, "not indexed");
-                    report.push(&path, FileOutcome::Skipped, Some(refusal.reason()), 0);
-                }
-                Walked::Error(error) => {
-                    let path = error.path().map(Path::to_path_buf).unwrap_or_default();
-                    report.push(&path, FileOutcome::Failed, Some(error.reason()), 0);
-                }
-            }
-            if files.len() % 256 == 0 {
-                progress.event(&ProgressEvent::Scanning { found: files.len() });
-            }
-        }
-        files.sort();
-        files.dedup();
+        let files = walk_targets(&policy, targets, &mut report, progress);
 
         // Documents at or under a target that were not seen again are gone (or moved, or now
         // refused). Nothing outside the roots is touched.
@@ -781,6 +763,36 @@ pub(crate) fn human_bytes(bytes: u64) -> String {
     } else {
         format!("{value:.1} {}", UNITS[unit])
     }
+}
+
+/// The files the policy lets through under `targets`, sorted and de-duplicated; refused paths
+/// and walk errors go into the report with their reasons.
+fn walk_targets(
+    policy: &PathPolicy,
+    targets: &[PathBuf],
+    report: &mut IndexReport,
+    progress: &dyn Progress,
+) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for item in policy.walk(targets) {
+        match item {
+            Walked::File(path) => files.push(path),
+            Walked::Refused { path, refusal } => {
+                tracing::info!(path = %path.display(), reason = %refusal, "not indexed");
+                report.push(&path, FileOutcome::Skipped, Some(refusal.reason()), 0);
+            }
+            Walked::Error(error) => {
+                let path = error.path().map(Path::to_path_buf).unwrap_or_default();
+                report.push(&path, FileOutcome::Failed, Some(error.reason()), 0);
+            }
+        }
+        if files.len() % 256 == 0 {
+            progress.event(&ProgressEvent::Scanning { found: files.len() });
+        }
+    }
+    files.sort();
+    files.dedup();
+    files
 }
 
 #[cfg(test)]
